@@ -1,0 +1,17 @@
+# Cross-functional transfer learning for universal MLIPs: the whole workflow.
+# Stages live in workflow/rules/*.smk; library code in src/mlip_transfer; thin entry points in
+# workflow/scripts. Run `make run` (or `snakemake --profile profiles/local`) from this folder.
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

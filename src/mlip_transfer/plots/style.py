@@ -1,0 +1,45 @@
+"""Shared figure conventions: colours per functional, the data-source footer, saving."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from mlip_transfer.provenance import DataSource
+
+FUNCTIONAL_COLORS = {"gga": "#1f77b4", "r2scan": "#d62728"}
+
+
+def functional_color(functional: str) -> str:
+    return FUNCTIONAL_COLORS.get(functional, "#7f7f7f")
+
+
+def stamp_source(fig: Figure, source: DataSource) -> None:
+    """Write which data the figure came from along its bottom edge, in red for surrogate data."""
+    fig.text(
+        0.005,
+        0.005,
+        source.banner,
+        fontsize=8,
+        color="black" if source.is_dft else "#b00000",
+        ha="left",
+        va="bottom",
+    )
+
+
+def save_figure(fig: Figure, stem: str | Path, formats: Iterable[str], *, dpi: int = 150) -> list[Path]:
+    """Save ``fig`` as ``stem.<format>`` for each format and close it; returns the paths."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = stem.with_suffix(f".{fmt}")
+        # A fixed creation date keeps PDFs byte-identical across reruns.
+        metadata = {"CreationDate": None} if fmt == "pdf" else None
+        fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata=metadata)
+        paths.append(path)
+    plt.close(fig)
+    return paths

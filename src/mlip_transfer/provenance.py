@@ -1,0 +1,73 @@
+"""Which data an output came from, recorded beside every output and stamped on every figure."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+PROVENANCE_FILE = "provenance.json"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataSource:
+    """Where a dataset's labels come from.
+
+    Attributes:
+        name: Short id (``surrogate-default``, ``mp-r2scan``, ``extxyz``).
+        description: One sentence a reader understands.
+        is_dft: Whether the labels are DFT calculations. Surrogate labels are not, and outputs
+            computed from them must never be read as the paper's numbers.
+        caveat: What a reader must keep in mind when reading results made from this data.
+    """
+
+    name: str
+    description: str
+    is_dft: bool
+    caveat: str = ""
+
+    @property
+    def banner(self) -> str:
+        """One line for figure footers and notebook headers."""
+        kind = "DFT labels" if self.is_dft else "SURROGATE labels from pretrained CHGNet, not DFT"
+        return f"Data: {self.name} ({kind})"
+
+    def write(self, folder: str | Path, **extra: object) -> Path:
+        path = Path(folder) / PROVENANCE_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({**asdict(self), **extra}, indent=2, sort_keys=True) + "\n")
+        return path
+
+    @classmethod
+    def read(cls, folder: str | Path) -> DataSource:
+        record = json.loads((Path(folder) / PROVENANCE_FILE).read_text())
+        return cls(**{key: record[key] for key in ("name", "description", "is_dft", "caveat")})
+
+
+SURROGATE_DEFAULT = DataSource(
+    name="surrogate-default",
+    description=(
+        "Embedded default: real WBM crystals and MatPES elemental ground states, perturbed and "
+        "relaxed with the two pretrained CHGNet models shipped in the chgnet wheel; GGA/GGA+U "
+        "labels from CHGNet v0.3.0 (trained on MPtrj), r2SCAN labels from CHGNet 'r2scan'."
+    ),
+    is_dft=False,
+    caveat=(
+        "Labels are predictions of pretrained potentials, not DFT. The r2SCAN labels come from the "
+        "paper's own Method-4 model (a fine-tune of v0.3.0), so rankings of transfer methods on "
+        "them are not independent evidence and must not be read as the paper's numbers."
+    ),
+)
+MP_R2SCAN = DataSource(
+    name="mp-r2scan",
+    description="Materials Project r2SCAN trajectories (MP-r2SCAN, figshare 28245650) with MP "
+    "GGA/GGA+U and r2SCAN thermo data.",
+    is_dft=True,
+)
+EXTXYZ = DataSource(
+    name="extxyz",
+    description="User-supplied extended XYZ target dataset.",
+    is_dft=True,
+    caveat="Labels are whatever the user's files hold.",
+)
+SOURCES = {source.name: source for source in (SURROGATE_DEFAULT, MP_R2SCAN, EXTXYZ)}

@@ -1,0 +1,56 @@
+# Configuration checks and path helpers shared by every stage.
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+from mlip_transfer.config import check_config
+
+min_version("9.0")
+
+
+validate(config, "../schemas/config.schema.yaml")
+check_config(config)
+
+OUT = config["output_dir"]
+DATA = f"{OUT}/data"
+FIGURES = f"{OUT}/figures"
+NOTEBOOKS = f"{OUT}/notebooks"
+LOGS = f"{OUT}/logs"
+FORMATS = config["figures"]["formats"]
+SOURCE = config["data"]["source"]
+DEFAULT = config["data"]["default"]
+MP = config["data"]["mp"]
+EXTXYZ = config["data"]["extxyz"]
+
+
+def figure_files(stem):
+    return [f"{FIGURES}/{stem}.{fmt}" for fmt in FORMATS]
+
+
+def all_targets():
+    return [
+        f"{DATA}/split.csv",
+        f"{DATA}/dataset_statistics.json",
+        f"{NOTEBOOKS}/dataset_summary.ipynb",
+        *figure_files("dataset_summary"),
+        *figure_files("dataset_elements"),
+    ]
+
+
+def default_dataset_folder():
+    return (
+        f"{OUT}/default_dataset_rebuilt" if DEFAULT["rebuild"] else DEFAULT["shipped"]
+    )
+
+
+def raw_inputs(wildcards):
+    """The files the parse step reads, for the configured data source."""
+    if SOURCE == "default":
+        folder = default_dataset_folder()
+        return [f"{folder}/frames.jsonl.gz", f"{folder}/materials.csv"]
+    if SOURCE == "mp":
+        files = [MP["r2scan_json"], MP["thermo_json"]]
+        return files + ([MP["mptrj_json"]] if MP["mptrj_json"] else [])
+    return list(EXTXYZ["paths"]) + (
+        [EXTXYZ["materials_csv"]] if EXTXYZ.get("materials_csv") else []
+    )

@@ -1,0 +1,112 @@
+# Data: fetch or build the raw inputs, parse them into the canonical format with the paper's
+# filters, and split by material id.
+
+
+rule download_mp_r2scan:
+    output:
+        MP["r2scan_json"],
+    log:
+        f"{LOGS}/download_mp_r2scan.log",
+    conda:
+        "../../envs/data.yaml"
+    resources:
+        runtime=240,
+    params:
+        entry="mp_r2scan",
+    script:
+        "../scripts/download_registry_file.py"
+
+
+rule download_mptrj:
+    output:
+        MP["mptrj_json"] or "resources/external/MPtrj_2022.9_full.json",
+    log:
+        f"{LOGS}/download_mptrj.log",
+    conda:
+        "../../envs/data.yaml"
+    resources:
+        runtime=480,
+    params:
+        entry="mptrj",
+    script:
+        "../scripts/download_registry_file.py"
+
+
+rule fetch_mp_thermo:
+    input:
+        r2scan=MP["r2scan_json"],
+    output:
+        MP["thermo_json"],
+    log:
+        f"{LOGS}/fetch_mp_thermo.log",
+    conda:
+        "../../envs/data.yaml"
+    resources:
+        runtime=120,
+    script:
+        "../scripts/fetch_mp_thermo.py"
+
+
+rule build_default_dataset:
+    input:
+        wbm="resources/reference/wbm-random-pbe52-equilibrium-2025.1.json.gz",
+        elements="resources/reference/MatPES-PBE-Element-Refs.json.gz",
+    output:
+        frames=f"{OUT}/default_dataset_rebuilt/frames.jsonl.gz",
+        materials=f"{OUT}/default_dataset_rebuilt/materials.csv",
+        summary=f"{OUT}/default_dataset_rebuilt/build_summary.json",
+    log:
+        f"{LOGS}/build_default_dataset.log",
+    conda:
+        "../../envs/chgnet.yaml"
+    threads: DEFAULT["build"]["processes"]
+    resources:
+        mem_mb=4000 * DEFAULT["build"]["processes"],
+        runtime=120,
+    params:
+        settings=DEFAULT["build"],
+    script:
+        "../scripts/build_default_dataset.py"
+
+
+rule parse_dataset:
+    input:
+        raw_inputs,
+    output:
+        frames=f"{DATA}/frames.jsonl.gz",
+        materials=f"{DATA}/materials.csv",
+        report=f"{DATA}/parse_report.json",
+        dropped=f"{DATA}/dropped.csv",
+        provenance=f"{DATA}/provenance.json",
+    log:
+        f"{LOGS}/parse_dataset.log",
+    conda:
+        "../../envs/data.yaml"
+    resources:
+        mem_mb=8000,
+    params:
+        source=SOURCE,
+        default=DEFAULT,
+        mp=MP,
+        extxyz=EXTXYZ,
+        filters=config["filters"],
+        default_folder=default_dataset_folder(),
+    script:
+        "../scripts/parse_dataset.py"
+
+
+rule split_dataset:
+    input:
+        materials=f"{DATA}/materials.csv",
+        frames=f"{DATA}/frames.jsonl.gz",
+    output:
+        split=f"{DATA}/split.csv",
+        statistics=f"{DATA}/dataset_statistics.json",
+    log:
+        f"{LOGS}/split_dataset.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        split=config["split"],
+    script:
+        "../scripts/split_dataset.py"

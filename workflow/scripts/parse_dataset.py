@@ -1,0 +1,25 @@
+"""Parse the configured data source into the canonical format, applying the paper's filters."""
+
+from pathlib import Path
+
+from mlip_transfer.filters import FilterConfig
+from mlip_transfer.logs import rule_log
+from mlip_transfer.parse import parse_dataset
+
+smk = snakemake  # noqa: F821
+with rule_log(smk.log[0], "parse_dataset") as log:
+    source = smk.params.source
+    if source == "default":
+        settings = {"path": smk.params.default_folder, "max_materials": smk.params.default.get("max_materials")}
+    elif source == "mp":
+        settings = dict(smk.params.mp)
+    else:
+        settings = dict(smk.params.extxyz)
+    report = parse_dataset(
+        source=source,
+        settings=settings,
+        filters=FilterConfig(**smk.params.filters),
+        out_dir=Path(smk.output.frames).parent,
+    )
+    for line in report.summary_lines():
+        log.info(line)
