@@ -43,7 +43,12 @@ def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PAT
 
 def load_config(path: str | Path) -> dict[str, Any]:
     """Read and validate a YAML configuration file."""
-    config = yaml.safe_load(Path(path).read_text())
+    try:
+        config = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: expected a YAML mapping of config keys, got {type(config).__name__}")
     try:
         return validate_config(config)
     except ConfigError as exc:

@@ -238,8 +238,8 @@ def write_frames(path: str | Path, frames: Iterable[Frame]) -> int:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     count = 0
-    # mtime=0 keeps the gzip header, and so the file's checksum, deterministic.
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as handle:
+    # No name and mtime=0 in the gzip header keep the file, and its checksum, deterministic.
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as handle:
         for frame in frames:
             handle.write((json.dumps(frame.to_dict(), separators=(",", ":")) + "\n").encode())
             count += 1

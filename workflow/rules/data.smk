@@ -99,6 +99,7 @@ rule split_dataset:
     input:
         materials=f"{DATA}/materials.csv",
         frames=f"{DATA}/frames.jsonl.gz",
+        provenance=f"{DATA}/provenance.json",
     output:
         split=f"{DATA}/split.csv",
         statistics=f"{DATA}/dataset_statistics.json",

@@ -7,7 +7,7 @@ from mlip_transfer.logs import rule_log
 from mlip_transfer.parse import parse_dataset
 
 smk = snakemake  # noqa: F821
-with rule_log(smk.log[0], "parse_dataset") as log:
+with rule_log(smk.log[0], "parse_dataset"):
     source = smk.params.source
     if source == "default":
         settings = {"path": smk.params.default_folder, "max_materials": smk.params.default.get("max_materials")}
@@ -15,11 +15,10 @@ with rule_log(smk.log[0], "parse_dataset") as log:
         settings = dict(smk.params.mp)
     else:
         settings = dict(smk.params.extxyz)
-    report = parse_dataset(
+    # parse_dataset logs its own summary (records read, kept, dropped per reason).
+    parse_dataset(
         source=source,
         settings=settings,
-        filters=FilterConfig(**smk.params.filters),
+        filters=FilterConfig.from_dict(smk.params.filters),
         out_dir=Path(smk.output.frames).parent,
     )
-    for line in report.summary_lines():
-        log.info(line)

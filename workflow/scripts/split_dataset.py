@@ -1,11 +1,13 @@
 """Split the parsed dataset 8:1:1 by material id and write its size statistics."""
 
 import json
+from pathlib import Path
 
+from mlip_transfer.dataset import read_materials
 from mlip_transfer.logs import rule_log
+from mlip_transfer.provenance import DataSource
 from mlip_transfer.split import split_materials, write_split
 from mlip_transfer.summary import dataset_statistics, frame_table
-from mlip_transfer.dataset import read_materials
 
 smk = snakemake  # noqa: F821
 with rule_log(smk.log[0], "split_dataset") as log:
@@ -23,7 +25,8 @@ with rule_log(smk.log[0], "split_dataset") as log:
     )
     write_split(smk.output.split, assignment)
     frames["split"] = frames["material_id"].map(assignment)
-    stats = dataset_statistics(frames, materials)
+    stats = {"data_source": DataSource.read(Path(smk.input.provenance).parent).name}
+    stats.update(dataset_statistics(frames, materials))
     with open(smk.output.statistics, "w") as handle:
         json.dump(stats, handle, indent=2)
     log.info("split: %s", stats["materials_per_split"])

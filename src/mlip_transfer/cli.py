@@ -1,0 +1,188 @@
+"""The ``mlip-transfer`` command: the workflow's steps for your own data, one at a time.
+
+The Snakemake workflow calls the same library functions; this command is for users who want one
+step on their own files (for example, parse an extended XYZ dataset into the canonical format and
+see what the paper's filters would drop) without running the workflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mlip_transfer.errors import ConfigError, DataError
+
+EXAMPLES = """\
+examples:
+  mlip-transfer parse extxyz --xyz my_r2scan.xyz --functional r2scan --out parsed/
+  mlip-transfer parse mp --r2scan-json MPr2SCAN.json --thermo-json mp_thermo.json --out parsed/ --on-invalid drop
+  mlip-transfer split parsed/ --seed 42
+  mlip-transfer check-config config/paper.yaml
+  mlip-transfer verify
+  mlip-transfer download mp_r2scan
+  mlip-transfer build-default --help
+"""
+
+
+def _parse(args: argparse.Namespace) -> int:
+    from mlip_transfer.config import load_config
+    from mlip_transfer.filters import FilterConfig
+    from mlip_transfer.parse import parse_dataset
+
+    filters = dict(load_config(args.config)["filters"]) if args.config else {}
+    if args.on_invalid:
+        filters["on_invalid_record"] = args.on_invalid
+    if args.no_dedup:
+        filters["deduplicate"] = False
+    if args.source == "default":
+        settings = {"path": args.path}
+    elif args.source == "mp":
+        settings = {"r2scan_json": args.r2scan_json, "mptrj_json": args.mptrj_json, "thermo_json": args.thermo_json}
+    else:
+        settings = {"paths": args.xyz, "functional": args.functional, "materials_csv": args.materials_csv}
+    if args.max_materials:
+        settings["max_materials"] = args.max_materials
+    report = parse_dataset(
+        source=args.source, settings=settings, filters=FilterConfig.from_dict(filters), out_dir=args.out
+    )
+    print("\n".join(report.summary_lines()))
+    print(f"canonical dataset written to {args.out}")
+    return 0
+
+
+def _split(args: argparse.Namespace) -> int:
+    from mlip_transfer.dataset import MATERIALS_FILE, read_materials
+    from mlip_transfer.split import split_materials, write_split
+    from mlip_transfer.summary import frame_table
+
+    data_dir = Path(args.data_dir)
+    frames = frame_table(data_dir / "frames.jsonl.gz")
+    ids = sorted(frames["material_id"].unique())
+    forced = []
+    if args.elemental_in_train:
+        materials = read_materials(data_dir / MATERIALS_FILE)
+        forced = sorted(set(materials.loc[materials["is_elemental_reference"], "material_id"]) & set(ids))
+    assignment = split_materials(ids, fractions=tuple(args.fractions), seed=args.seed, force_train=forced)
+    table = write_split(data_dir / "split.csv", assignment)
+    print(table["split"].value_counts().to_string())
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from mlip_transfer.config import load_config
+
+    for path in args.paths:
+        load_config(path)
+        print(f"{path}: valid")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from mlip_transfer.registry import load_registry, verify_file
+
+    root = Path(args.registry).resolve().parent.parent
+    for entry in load_registry(args.registry).values():
+        path = root / entry.path
+        if not path.exists():
+            print(f"{entry.name}: absent ({entry.path}){'' if entry.shipped else ', downloadable'}")
+            continue
+        verify_file(entry, path)
+        print(f"{entry.name}: verified")
+    return 0
+
+
+def _download(args: argparse.Namespace) -> int:
+    from mlip_transfer.registry import download, load_registry
+
+    entry = load_registry(args.registry)[args.name]
+    path = download(entry, args.dest or entry.path)
+    print(f"{entry.name}: downloaded and verified at {path}")
+    return 0
+
+
+def _build_default(argv: Sequence[str]) -> int:
+    from mlip_transfer.surrogate import main as build_main
+
+    build_main(list(argv))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlip-transfer",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    parse = commands.add_parser(
+        "parse",
+        help="parse a data source into the canonical format with the paper's filters",
+        description="Parse data into the canonical format (frames.jsonl.gz, materials.csv), applying "
+        "the paper's filters; writes parse_report.json and dropped.csv (every dropped record, with its reason).",
+    )
+    parse.add_argument("source", choices=["default", "mp", "extxyz"], help="kind of input")
+    parse.add_argument("--out", required=True, help="output folder")
+    parse.add_argument("--path", help="default: folder with a canonical frames.jsonl.gz and materials.csv")
+    parse.add_argument("--r2scan-json", help="mp: MP-r2SCAN trajectory JSON")
+    parse.add_argument("--mptrj-json", help="mp: optional MPtrj JSON for GGA/GGA+U frames")
+    parse.add_argument("--thermo-json", help="mp: cached Materials Project thermo documents")
+    parse.add_argument("--xyz", nargs="+", help="extxyz: one or more extended XYZ files")
+    parse.add_argument("--functional", default="r2scan", help="extxyz: label of the labels' functional (default r2scan)")
+    parse.add_argument("--materials-csv", help="extxyz: optional canonical per-material table")
+    parse.add_argument("--config", help="take filter settings from this workflow config (default: the paper's)")
+    parse.add_argument("--on-invalid", choices=["error", "drop"], help="malformed records: stop (default) or drop and count")
+    parse.add_argument("--no-dedup", action="store_true", help="skip the StructureMatcher deduplication (criterion 4)")
+    parse.add_argument("--max-materials", type=int, help="parse only this many materials (quick look)")
+    parse.set_defaults(handler=_parse)
+
+    split = commands.add_parser("split", help="split a canonical dataset 8:1:1 by material id")
+    split.add_argument("data_dir", help="folder with frames.jsonl.gz and materials.csv; split.csv is written there")
+    split.add_argument("--fractions", type=float, nargs=3, default=[0.8, 0.1, 0.1], metavar=("TRAIN", "VAL", "TEST"))
+    split.add_argument("--seed", type=int, default=42)
+    split.add_argument("--elemental-in-train", action="store_true", help="force elemental references into training")
+    split.set_defaults(handler=_split)
+
+    check = commands.add_parser("check-config", help="validate workflow config files against the schema")
+    check.add_argument("paths", nargs="+")
+    check.set_defaults(handler=_check_config)
+
+    verify = commands.add_parser("verify", help="check every file of the registry that is present")
+    verify.add_argument("--registry", default="resources/registry.yaml")
+    verify.set_defaults(handler=_verify)
+
+    fetch = commands.add_parser("download", help="download a registry file and verify its checksum")
+    fetch.add_argument("name", help="registry entry, e.g. mp_r2scan or mptrj")
+    fetch.add_argument("--registry", default="resources/registry.yaml")
+    fetch.add_argument("--dest", help="where to put it (default: the registry's path)")
+    fetch.set_defaults(handler=_download)
+
+    commands.add_parser(
+        "build-default",
+        help="rebuild the surrogate default dataset with the pretrained CHGNet models",
+        add_help=False,
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "build-default":
+        return _build_default(argv[1:])
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.handler(args)
+    except (DataError, ConfigError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
