@@ -25,6 +25,7 @@ examples:
   mlip-transfer verify
   mlip-transfer download mp_r2scan
   mlip-transfer build-default --help
+  mlip-transfer diagnose --data parsed/ --functional r2scan --max-frames 500 --json diagnosis.json
 """
 
 
@@ -104,6 +105,48 @@ def _download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_chgnet(name_or_path: str):
+    import contextlib
+    import io
+
+    from chgnet.model import CHGNet
+
+    with contextlib.redirect_stdout(io.StringIO()):  # chgnet prints its size and device
+        if Path(name_or_path).is_file():
+            return CHGNet.from_file(name_or_path)
+        try:
+            return CHGNet.load(model_name=name_or_path, verbose=False)
+        except ValueError as exc:
+            raise ConfigError(f"--model {name_or_path!r} is neither a file nor a chgnet model name ({exc})") from exc
+
+
+def _diagnose(args: argparse.Namespace) -> int:
+    from mlip_transfer.dataset import FRAMES_FILE, read_frames
+    from mlip_transfer.diagnose import diagnose
+
+    if args.data:
+        frames = read_frames(Path(args.data) / FRAMES_FILE)
+    else:
+        from mlip_transfer.loaders.extxyz import load_extxyz
+
+        functional = args.functional or "r2scan"
+        frames = [frame for path in args.xyz for frame in load_extxyz(path, functional=functional)]
+    report = diagnose(
+        model=_load_chgnet(args.model),
+        frames=frames,
+        functional=args.functional,
+        batch_size=args.batch_size,
+        max_frames=args.max_frames,
+        top=args.top,
+        model_label=f"CHGNet {args.model}",
+    )
+    print(report.to_markdown())
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    return 0
+
+
 def _build_default(argv: Sequence[str]) -> int:
     from mlip_transfer.surrogate import main as build_main
 
@@ -162,6 +205,24 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--registry", default="resources/registry.yaml")
     fetch.add_argument("--dest", help="where to put it (default: the registry's path)")
     fetch.set_defaults(handler=_download)
+
+    diag = commands.add_parser(
+        "diagnose",
+        help="before fine-tuning: does a pretrained model's AtomRef match your labels' energy scale?",
+        description="Predict your target frames' energies with a source CHGNet model and compare "
+        "the energy MAE with its own AtomRef, with an AtomRef refit on your labels (Eq. 2) and "
+        "with a shift fitted to the residual; prints a markdown report with a recommendation.",
+    )
+    given = diag.add_mutually_exclusive_group(required=True)
+    given.add_argument("--data", help="canonical dataset folder (frames.jsonl.gz)")
+    given.add_argument("--xyz", nargs="+", help="one or more extended XYZ files with target labels")
+    diag.add_argument("--model", default="0.3.0", help="chgnet model name (0.3.0, r2scan) or a checkpoint file (default 0.3.0)")
+    diag.add_argument("--functional", help="use only frames of this functional (with --xyz: their label, default r2scan)")
+    diag.add_argument("--max-frames", type=int, help="diagnose at most this many frames, evenly spaced")
+    diag.add_argument("--batch-size", type=int, default=16)
+    diag.add_argument("--top", type=int, default=10, help="list this many elements with the largest shifts")
+    diag.add_argument("--json", help="also write the report as JSON here")
+    diag.set_defaults(handler=_diagnose)
 
     commands.add_parser(
         "build-default",
