@@ -9,6 +9,7 @@ configfile: "config/config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/energy_scale.smk"
 
 
 rule all:

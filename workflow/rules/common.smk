@@ -34,6 +34,12 @@ def all_targets():
         f"{NOTEBOOKS}/dataset_summary.ipynb",
         *figure_files("dataset_summary"),
         *figure_files("dataset_elements"),
+        f"{OUT}/energy_scale/matpes_shift.json",
+        *[
+            path
+            for figure in ENERGY_SCALE_FIGURES
+            for path in [f"{NOTEBOOKS}/{figure}.ipynb", *figure_files(figure)]
+        ],
     ]
 
 

@@ -1,0 +1,119 @@
+# Energy scale (paper Figs. 1 and 2): refit AtomRefs, correlate the functionals' energies before
+# and after referencing, rank elements by their effect on formation-energy differences, and check
+# the refit shifts against real MatPES DFT elemental energies.
+
+ENERGY = f"{OUT}/energy_scale"
+ENERGY_SCALE = config["energy_scale"]
+ENERGY_SCALE_FIGURES = [
+    "fig1a_element_occurrence",
+    "fig1b_relaxed_energies",
+    "fig1cd_element_importance",
+    "fig2a_atomrefs",
+    "fig2b_referenced_energies",
+    "matpes_shift_check",
+]
+
+
+rule fit_atomrefs:
+    input:
+        frames=f"{DATA}/frames.jsonl.gz",
+        materials=f"{DATA}/materials.csv",
+        split=f"{DATA}/split.csv",
+    output:
+        table=f"{ENERGY}/atomrefs.csv",
+        summary=f"{ENERGY}/atomref_fits.json",
+    log:
+        f"{LOGS}/fit_atomrefs.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        fit_split=ENERGY_SCALE["fit_split"],
+    script:
+        "../scripts/fit_atomrefs.py"
+
+
+rule energy_scale_correlation:
+    input:
+        materials=f"{DATA}/materials.csv",
+        atomrefs=f"{ENERGY}/atomrefs.csv",
+        provenance=f"{DATA}/provenance.json",
+    output:
+        correlation=f"{ENERGY}/correlation.json",
+        referenced=f"{ENERGY}/referenced_energies.csv",
+    log:
+        f"{LOGS}/energy_scale_correlation.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        bootstrap=ENERGY_SCALE["bootstrap"],
+        seed=ENERGY_SCALE["seed"],
+        data_dir=lambda wildcards, input: Path(input.provenance).parent,
+    script:
+        "../scripts/energy_scale_correlation.py"
+
+
+rule element_importance:
+    input:
+        materials=f"{DATA}/materials.csv",
+    output:
+        f"{ENERGY}/element_importance.csv",
+    log:
+        f"{LOGS}/element_importance.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        tree=ENERGY_SCALE["tree"],
+        scale_corrected=ENERGY_SCALE["scale_corrected"],
+        scale_uncorrected=ENERGY_SCALE["scale_uncorrected"],
+    script:
+        "../scripts/element_importance.py"
+
+
+rule matpes_shift:
+    input:
+        atomrefs=f"{ENERGY}/atomrefs.csv",
+        pbe="resources/reference/MatPES-PBE-Element-Refs.json.gz",
+        r2scan="resources/reference/MatPES-r2SCAN-Element-Refs.json.gz",
+    output:
+        table=f"{ENERGY}/matpes_shift.csv",
+        stats=f"{ENERGY}/matpes_shift.json",
+    log:
+        f"{LOGS}/matpes_shift.log",
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/matpes_shift.py"
+
+
+rule energy_scale_figure:
+    input:
+        notebook="notebooks/{figure}.ipynb",
+        frames=f"{DATA}/frames.jsonl.gz",
+        split=f"{DATA}/split.csv",
+        provenance=f"{DATA}/provenance.json",
+        atomrefs=f"{ENERGY}/atomrefs.csv",
+        fits=f"{ENERGY}/atomref_fits.json",
+        correlation=f"{ENERGY}/correlation.json",
+        importance=f"{ENERGY}/element_importance.csv",
+        shift=f"{ENERGY}/matpes_shift.csv",
+    output:
+        notebook=f"{NOTEBOOKS}/{{figure}}.ipynb",
+        figures=[f"{FIGURES}/{{figure}}.{fmt}" for fmt in FORMATS],
+    log:
+        f"{LOGS}/{{figure}}.log",
+    wildcard_constraints:
+        figure="|".join(ENERGY_SCALE_FIGURES),
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        data_dir=lambda wildcards, input: Path(input.frames).parent,
+        energy_dir=lambda wildcards, input: Path(input.atomrefs).parent,
+        figure_dir=lambda wildcards, output: Path(output.figures[0]).parent,
+        formats=",".join(FORMATS),
+        dpi=config["figures"]["dpi"],
+        cutoff=ENERGY_SCALE["element_cutoff"],
+    shell:
+        "papermill {input.notebook} {output.notebook} --cwd . --no-progress-bar"
+        " -p data_dir {params.data_dir} -p energy_dir {params.energy_dir}"
+        " -p figure_dir {params.figure_dir} -p formats {params.formats} -p dpi {params.dpi}"
+        " -p element_cutoff {params.cutoff} > {log} 2>&1"
