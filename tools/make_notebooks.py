@@ -80,6 +80,277 @@ fig"""
 ]
 
 
+# --- Energy-scale figures (paper Figs. 1a-d, 2a-b) -------------------------------------------
+# Inputs come from <output>/energy_scale/ (written by the energy_scale rules) and the dataset.
+
+
+def _parameters(**extra: object) -> object:
+    """The papermill parameters cell: default paths of the default run, plus extras."""
+    lines = [
+        'data_dir = "results/data"',
+        'energy_dir = "results/energy_scale"',
+        'figure_dir = "results/figures"',
+        'formats = "png,pdf"',
+        "dpi = 150",
+        *(f"{key} = {value!r}" for key, value in extra.items()),
+    ]
+    return new_code_cell("\n".join(lines), metadata={"tags": ["parameters"]})
+
+
+def _setup(imports: str) -> object:
+    """Imports, paths and the data-source banner with its caveat."""
+    return new_code_cell(
+        PREAMBLE
+        + imports
+        + """
+data_dir, energy_dir, figure_dir = Path(data_dir), Path(energy_dir), Path(figure_dir)
+formats = [fmt for fmt in formats.split(",") if fmt]
+source = DataSource.read(data_dir)
+display(Markdown(f"**{source.banner}.** {source.description}\\n\\n" + (f"*Caveat:* {source.caveat}" if source.caveat else "")))"""
+    )
+
+
+def _intro(title: str, body: str) -> object:
+    return new_markdown_cell(
+        f"# {title}\n\n{body}\n\nRun by the workflow with papermill, or by hand: the parameters "
+        "cell below points at the default run's outputs."
+    )
+
+
+FIG1A = [
+    _intro(
+        "Fig. 1a: element occurrence in the r2SCAN structures",
+        "A periodic table coloured by how many structures (frames) of the target functional "
+        "contain each element, on a log colour scale; elements in at most `element_cutoff` "
+        "structures share one grey, elements absent are light grey. The paper: MP-r2SCAN, "
+        "238,247 structures of 34,927 materials covering 88 elements, cutoff 1,000.",
+    ),
+    _parameters(element_cutoff=1, functional="r2scan"),
+    _setup(
+        """from mlip_transfer.dataset import FRAMES_FILE
+from mlip_transfer.plots.energy_scale import plot_element_occurrence, structure_element_counts
+from mlip_transfer.summary import frame_table
+"""
+    ),
+    new_code_cell(
+        """frames = frame_table(data_dir / FRAMES_FILE)
+target = frames[frames["functional"] == functional]
+counts = structure_element_counts(target, functional)
+fig = plot_element_occurrence(counts, cutoff=element_cutoff, source=source, functional=functional, n_structures=len(target))
+save_figure(fig, figure_dir / "fig1a_element_occurrence", formats, dpi=dpi)
+fig"""
+    ),
+    new_markdown_cell("## Key numbers"),
+    new_code_cell(
+        """rare = sorted((el for el, n in counts.items() if n <= element_cutoff), key=lambda el: -counts[el])
+pd.DataFrame(
+    {
+        "this data": [len(target), target["material_id"].nunique(), len(counts), len(rare)],
+        "paper (MP-r2SCAN)": [238_247, 34_927, 88, "(cutoff 1000)"],
+    },
+    index=["structures", "materials", "elements present", f"elements in <= {element_cutoff} structures"],
+    dtype=object,
+)"""
+    ),
+    new_code_cell(
+        """pd.Series(dict(counts.most_common()), name="structures containing the element").head(15).to_frame()"""
+    ),
+]
+
+FIG1B = [
+    _intro(
+        "Fig. 1b: relaxed energies, GGA/GGA+U vs r2SCAN",
+        "Relaxed total energy per atom of each material, r2SCAN (x) against GGA/GGA+U "
+        "(MP2020-corrected, y), with the marginal distributions. The paper finds the two on "
+        "different scales (shifts of 0-70 eV/atom, element dependent, against a potential's "
+        "accuracy of about 30 meV/atom): Pearson ρ = 0.0917 over all r2SCAN materials.",
+    ),
+    _parameters(),
+    _setup("from mlip_transfer.plots.energy_scale import plot_relaxed_energies\n"),
+    new_code_cell(
+        """referenced = pd.read_csv(energy_dir / "referenced_energies.csv")
+correlation = json.loads((energy_dir / "correlation.json").read_text())
+fig = plot_relaxed_energies(referenced, source=source)
+save_figure(fig, figure_dir / "fig1b_relaxed_energies", formats, dpi=dpi)
+fig"""
+    ),
+    new_markdown_cell("## Key numbers"),
+    new_code_cell(
+        """shift = referenced["raw_r2scan"] - referenced["raw_gga"]
+raw = correlation["refit"]["raw"]
+pd.Series(
+    {
+        "materials": len(referenced),
+        "Pearson rho, raw (this data)": round(raw["rho"], 4),
+        "95% CI": f"[{raw['low']:.4f}, {raw['high']:.4f}]",
+        "Pearson rho, raw (paper)": correlation["paper"]["raw"],
+        "r2SCAN - GGA, median (eV/atom)": round(shift.median(), 3),
+        "r2SCAN - GGA, min (eV/atom)": round(shift.min(), 3),
+        "r2SCAN - GGA, max (eV/atom)": round(shift.max(), 3),
+        "paper: |shift| range (eV/atom)": "0-70",
+    },
+    name="value",
+).to_frame()"""
+    ),
+]
+
+FIG1CD = [
+    _intro(
+        "Figs. 1c/1d: which elements drive the formation-energy difference",
+        "A decision tree is fitted to the GGA/GGA+U − r2SCAN formation-energy difference on the "
+        "composition-fraction matrix; each element's importance is divided by its atom count "
+        "and scaled (× 9,000 with MP2020 corrections, c; × 500 without, d). The paper: with "
+        "corrections V, Cr, Mn, Fe, Co, Ni, Mo, W and the anions O, F, S, Cl, Se, Br, Te stand "
+        "out (Cl most); without them only the eight transition metals, O and F remain.",
+    ),
+    _parameters(),
+    _setup(
+        "from mlip_transfer.plots.energy_scale import PAPER_HIGH_IMPORTANCE, plot_element_importance\n"
+    ),
+    new_code_cell(
+        """importance = pd.read_csv(energy_dir / "element_importance.csv")
+importance["corrections"] = importance["corrections"].astype(str).str.lower() == "true"
+fig = plot_element_importance(importance, source=source)
+save_figure(fig, figure_dir / "fig1cd_element_importance", formats, dpi=dpi)
+fig"""
+    ),
+    new_markdown_cell(
+        "## Key numbers\n\nThe highest normalised importances, and how many of the paper's "
+        "high-importance elements are among this data's top ones (of those present)."
+    ),
+    new_code_cell(
+        """top = {}
+rows = []
+for corrected, label in ((True, "with corrections"), (False, "without corrections")):
+    table = importance[importance["corrections"] == corrected].sort_values("normalised", ascending=False)
+    paper = PAPER_HIGH_IMPORTANCE[corrected]
+    present = [el for el in paper if el in set(table["element"])]
+    leaders = list(table["element"].head(len(present)))
+    top[label] = [f"{el} {value:.3g}" for el, value in zip(table["element"].head(10), table["normalised"].head(10))]
+    rows.append({"setting": label, "paper's elements present": len(present), "of them in this data's top": len(set(leaders) & set(present)), "paper's list": ", ".join(paper)})
+display(pd.DataFrame(rows).set_index("setting"))
+pd.DataFrame(top, index=range(1, 11))"""
+    ),
+]
+
+FIG2A = [
+    _intro(
+        "Fig. 2a: atomic reference energies (AtomRef)",
+        "The per-element AtomRef energies of GGA/GGA+U and r2SCAN fitted by least squares "
+        "(Eq. 2) on this dataset's training frames, beside the fits CHGNet ships (MPtrj for "
+        "GGA/GGA+U, MP-r2SCAN for r2SCAN), and their difference r2SCAN − GGA. Elements the "
+        "data cannot determine are gaps, never zeros. Subtracting each functional's AtomRef is "
+        "what aligns the two energy scales (Fig. 2b).",
+    ),
+    _parameters(),
+    _setup("from mlip_transfer.plots.energy_scale import plot_atomrefs\n"),
+    new_code_cell(
+        """atomrefs = pd.read_csv(energy_dir / "atomrefs.csv")
+fits = json.loads((energy_dir / "atomref_fits.json").read_text())
+fig = plot_atomrefs(atomrefs, source=source)
+save_figure(fig, figure_dir / "fig2a_atomrefs", formats, dpi=dpi)
+fig"""
+    ),
+    new_markdown_cell("## Key numbers\n\nThe refits, and how far they lie from CHGNet's shipped AtomRefs."),
+    new_code_cell(
+        """rows = {}
+for functional, fit in fits.items():
+    table = atomrefs[atomrefs["functional"] == functional].pivot_table(index="element", columns="kind", values="energy")
+    both = table.dropna(subset=[c for c in ("refit", "shipped") if c in table]) if {"refit", "shipped"} <= set(table) else table.iloc[:0]
+    rows[functional] = {
+        "structures fitted": fit["n_samples"],
+        "elements (columns)": fit["n_elements"],
+        "rank": fit["rank"],
+        "missing elements": len(fit.get("missing", {})),
+        "residual MAE (eV/atom)": round(fit["residual_mae"], 4),
+        "residual RMSE (eV/atom)": round(fit["residual_rmse"], 4),
+        "elements with refit and shipped": len(both),
+        "mean |refit - shipped| (eV/atom)": round((both["refit"] - both["shipped"]).abs().mean(), 3) if len(both) else None,
+    }
+pd.DataFrame({functional: pd.Series(row, dtype=object) for functional, row in rows.items()})"""
+    ),
+    new_code_cell(
+        """pd.DataFrame(
+    [(functional, element, reason) for functional, fit in fits.items() for element, reason in fit.get("missing", {}).items()],
+    columns=["functional", "element", "why no AtomRef"],
+)"""
+    ),
+]
+
+FIG2B = [
+    _intro(
+        "Fig. 2b: energies before and after AtomRef scaling",
+        "Relaxed energies per atom of the same materials, r2SCAN (x) against GGA/GGA+U (y), raw "
+        "(left) and with each functional's own refit AtomRef subtracted (right), with Pearson ρ "
+        "and its bootstrap 95% confidence interval. The paper: ρ rises from 0.0917 to 0.9250.",
+    ),
+    _parameters(),
+    _setup("from mlip_transfer.plots.energy_scale import plot_referenced_energies\n"),
+    new_code_cell(
+        """referenced = pd.read_csv(energy_dir / "referenced_energies.csv")
+correlation = json.loads((energy_dir / "correlation.json").read_text())
+fig = plot_referenced_energies(referenced, correlation, source=source)
+save_figure(fig, figure_dir / "fig2b_referenced_energies", formats, dpi=dpi)
+fig"""
+    ),
+    new_markdown_cell("## Key numbers"),
+    new_code_cell(
+        """def row(stats):
+    return {
+        "rho raw": round(stats["raw"]["rho"], 4),
+        "95% CI raw": f"[{stats['raw']['low']:.4f}, {stats['raw']['high']:.4f}]",
+        "rho scaled": round(stats["scaled"]["rho"], 4),
+        "95% CI scaled": f"[{stats['scaled']['low']:.4f}, {stats['scaled']['high']:.4f}]",
+        "materials": stats["raw"]["n"],
+    }
+
+
+rows = {"paper (MP)": {"rho raw": correlation["paper"]["raw"], "rho scaled": correlation["paper"]["scaled"]}}
+rows["this data, refit AtomRefs"] = row(correlation["refit"])
+if correlation.get("shipped"):
+    rows["this data, CHGNet's shipped AtomRefs"] = row(correlation["shipped"])
+pd.DataFrame(rows).T.fillna("")"""
+    ),
+]
+
+MATPES_SHIFT = [
+    _intro(
+        "Check on real DFT: the AtomRef shift against MatPES",
+        "The r2SCAN − GGA/GGA+U AtomRef difference per element (Fig. 2a, bottom) should track "
+        "the r2SCAN − PBE difference of the elements' DFT ground-state energies, here taken "
+        "from MatPES (independent DFT, no potential involved). Points near y = x say the refit "
+        "captures the functional's element-wise energy shift; the shipped CHGNet AtomRefs "
+        "(MP-r2SCAN − MPtrj) are the second series. Large deviations name the elements whose "
+        "AtomRef absorbs more than the reference shift (for example GGA+U or correction terms).",
+    ),
+    _parameters(),
+    _setup("from mlip_transfer.plots.energy_scale import plot_matpes_shift\n"),
+    new_code_cell(
+        """shift = pd.read_csv(energy_dir / "matpes_shift.csv")
+stats = json.loads((energy_dir / "matpes_shift.json").read_text())
+fig = plot_matpes_shift(shift, stats, source=source)
+save_figure(fig, figure_dir / "matpes_shift_check", formats, dpi=dpi)
+fig"""
+    ),
+    new_markdown_cell("## Key numbers\n\nPearson r and mean absolute deviation (eV/atom) from MatPES, and the largest deviations."),
+    new_code_cell("""display(pd.DataFrame.from_dict(stats, orient="index"))
+deviation = shift.assign(
+    refit_minus_matpes=shift["refit_shift"] - shift["matpes_shift"],
+    shipped_minus_matpes=shift["shipped_shift"] - shift["matpes_shift"],
+)
+deviation.reindex(deviation["refit_minus_matpes"].abs().sort_values(ascending=False).index).head(10).set_index("element").round(3)"""),
+]
+
+ENERGY_SCALE_NOTEBOOKS = {
+    "fig1a_element_occurrence": FIG1A,
+    "fig1b_relaxed_energies": FIG1B,
+    "fig1cd_element_importance": FIG1CD,
+    "fig2a_atomrefs": FIG2A,
+    "fig2b_referenced_energies": FIG2B,
+    "matpes_shift_check": MATPES_SHIFT,
+}
+
+
 def write(name: str, cells: list) -> None:
     notebook = new_notebook(cells=cells)
     # Snakemake and papermill need the kernel and language spelled out.
@@ -93,3 +364,5 @@ def write(name: str, cells: list) -> None:
 
 if __name__ == "__main__":
     write("dataset_summary", DATASET_SUMMARY)
+    for name, cells in ENERGY_SCALE_NOTEBOOKS.items():
+        write(name, cells)

@@ -35,6 +35,7 @@ def all_targets():
         *figure_files("dataset_summary"),
         *figure_files("dataset_elements"),
         f"{OUT}/energy_scale/matpes_shift.json",
+        f"{OUT}/energy_scale/diagnose.md",
         *[
             path
             for figure in ENERGY_SCALE_FIGURES

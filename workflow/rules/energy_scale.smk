@@ -85,6 +85,29 @@ rule matpes_shift:
         "../scripts/matpes_shift.py"
 
 
+rule diagnose_source_model:
+    input:
+        frames=f"{DATA}/frames.jsonl.gz",
+    output:
+        markdown=f"{ENERGY}/diagnose.md",
+        json=f"{ENERGY}/diagnose.json",
+    log:
+        f"{LOGS}/diagnose_source_model.log",
+    conda:
+        "../../envs/chgnet.yaml"
+    threads: 2
+    resources:
+        mem_mb=6000,
+    params:
+        data_dir=lambda wildcards, input: Path(input.frames).parent,
+        model=ENERGY_SCALE["diagnose"]["model"],
+        max_frames=ENERGY_SCALE["diagnose"]["max_frames"] or 10**9,
+    shell:
+        "mlip-transfer -v diagnose --data {params.data_dir} --model {params.model}"
+        " --functional r2scan --max-frames {params.max_frames} --json {output.json}"
+        " > {output.markdown} 2> {log}"
+
+
 rule energy_scale_figure:
     input:
         notebook="notebooks/{figure}.ipynb",
@@ -111,9 +134,14 @@ rule energy_scale_figure:
         figure_dir=lambda wildcards, output: Path(output.figures[0]).parent,
         formats=",".join(FORMATS),
         dpi=config["figures"]["dpi"],
-        cutoff=ENERGY_SCALE["element_cutoff"],
+        # Only Fig. 1a takes the element cutoff.
+        extra=lambda wildcards: (
+            f"-p element_cutoff {ENERGY_SCALE['element_cutoff']}"
+            if wildcards.figure == "fig1a_element_occurrence"
+            else ""
+        ),
     shell:
         "papermill {input.notebook} {output.notebook} --cwd . --no-progress-bar"
         " -p data_dir {params.data_dir} -p energy_dir {params.energy_dir}"
         " -p figure_dir {params.figure_dir} -p formats {params.formats} -p dpi {params.dpi}"
-        " -p element_cutoff {params.cutoff} > {log} 2>&1"
+        " {params.extra} > {log} 2>&1"
