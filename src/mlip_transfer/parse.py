@@ -188,11 +188,15 @@ def _empty_materials() -> pd.DataFrame:
     )
 
 
-def _groups_in_memory(frames: Iterable[tuple[str, Frame]], subset: _Subset) -> Iterator[Group]:
+def _groups_in_memory(
+    frames: Iterable[tuple[str, Frame]], subset: _Subset, report: ParseReport
+) -> Iterator[Group]:
     """Group (file, frame) pairs by material and functional, sorted by that key."""
     groups: dict[tuple[str, str], list[Frame]] = defaultdict(list)
     file_of: dict[Frame, str] = {}  # frames hash by identity (eq=False)
+    seen: set[str] = set()
     for file, frame in frames:
+        seen.add(frame.material_id)
         if subset.wanted is None or frame.material_id in subset.wanted:
             groups[(frame.material_id, frame.functional)].append(frame)
             file_of[frame] = file
@@ -200,22 +204,30 @@ def _groups_in_memory(frames: Iterable[tuple[str, Frame]], subset: _Subset) -> I
     for (material_id, _), members in groups.items():
         species[material_id].update(members[0].species)
     chosen = subset.choose(species)
+    if len(chosen) < len(seen):
+        # Not an error and not a drop: the configuration asked for a subset. Say so.
+        report.notes["materials_not_selected"] = len(seen) - len(chosen)
     keys = sorted(key for key in groups if key[0] in chosen)
     for key in tqdm(keys, desc="filter", unit="material", file=sys.stderr, disable=None):
         yield groups[key], file_of.get
 
 
-def _plan_default(settings: Mapping[str, Any]) -> _Plan:
+def _plan_default(settings: Mapping[str, Any], report: ParseReport) -> _Plan:
     folder = _existing(settings["path"], "path")
     frames_path = _existing(folder / FRAMES_FILE, "path")
     materials = read_materials(_existing(folder / MATERIALS_FILE, "path"))
     provenance = (
         DataSource.read(folder) if (folder / PROVENANCE_FILE).exists() else SURROGATE_DEFAULT
     )
-    pairs = ((str(frames_path), frame) for frame in iter_frames(frames_path))
+
+    def pairs() -> Iterator[tuple[str, Frame]]:
+        for frame in iter_frames(frames_path):
+            report.count_read(str(frames_path))
+            yield str(frames_path), frame
+
     subset = _Subset.from_settings(settings, materials)
     return _Plan(
-        groups=_groups_in_memory(pairs, subset), materials=materials, provenance=provenance
+        groups=_groups_in_memory(pairs(), subset, report), materials=materials, provenance=provenance
     )
 
 
@@ -295,7 +307,7 @@ def _plan_extxyz(settings: Mapping[str, Any], on_invalid: str, report: ParseRepo
                 yield str(path), frame
 
     subset = _Subset.from_settings(settings, materials)
-    return _Plan(groups=_groups_in_memory(pairs(), subset), materials=materials, provenance=EXTXYZ)
+    return _Plan(groups=_groups_in_memory(pairs(), subset, report), materials=materials, provenance=EXTXYZ)
 
 
 def _json_safe(value: Any) -> Any:
@@ -345,7 +357,7 @@ def parse_dataset(
     report = ParseReport()
     on_invalid = "drop" if filters.on_invalid_record == "drop" else "raise"
     if source == "default":
-        plan = _plan_default(settings)
+        plan = _plan_default(settings, report)
     elif source == "mp":
         plan = _plan_mp(settings, on_invalid, report)
     else:

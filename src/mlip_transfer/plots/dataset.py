@@ -8,9 +8,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from pymatgen.util.plotting import periodic_table_heatmap
 
 from mlip_transfer.dataset import display_name
+from mlip_transfer.plots.periodic_table import ptable_heatmap
 from mlip_transfer.plots.style import functional_color, stamp_source
 from mlip_transfer.provenance import DataSource
 
@@ -25,19 +25,13 @@ def element_counts(frames: pd.DataFrame) -> Counter:
 
 def plot_element_table(counts: Counter, source: DataSource) -> Figure:
     """Periodic table coloured by how many materials contain each element."""
-    ax = periodic_table_heatmap(
+    ax = ptable_heatmap(
         {el: float(n) for el, n in counts.items()},
-        cbar_label="materials containing the element",
-        cmap="viridis",
-        value_format="%d",
-        value_fontsize=8,
-        symbol_fontsize=11,
-        pymatviz=False,
-        readable_fontcolor=True,
+        label="materials containing the element",
+        fmt="{:.0f}",
+        title=f"Element occurrence: {len(counts)} elements",
     )
     fig = ax.figure
-    fig.set_size_inches(12, 6.5)
-    ax.set_title(f"Element occurrence: {len(counts)} elements", fontsize=14)
     stamp_source(fig, source)
     return fig
 
