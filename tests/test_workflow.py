@@ -33,7 +33,7 @@ def test_lint_is_clean():
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
 def test_dry_run_resolves_the_whole_dag(config):
-    result = snakemake("-n", "--configfile", str(config.relative_to(REPO)))
+    result = snakemake("-n", "--forceall", "--configfile", str(config.relative_to(REPO)))
     out = result.stdout + result.stderr
     assert "dataset_summary" in out and "split_dataset" in out
     source = yaml.safe_load(config.read_text())["data"]["source"]
@@ -46,7 +46,7 @@ def test_rebuild_option_puts_the_builder_in_the_dag(tmp_path):
     config["data"]["default"]["rebuild"] = True
     path = tmp_path / "rebuild.yaml"
     path.write_text(yaml.safe_dump(config))
-    result = snakemake("-n", "--configfile", str(path))
+    result = snakemake("-n", "--forceall", "--configfile", str(path))
     assert "build_default_dataset" in result.stdout + result.stderr
 
 
@@ -74,7 +74,8 @@ def test_notebooks_are_committed_without_outputs_and_take_parameters(path):
 def test_smoke_run_end_to_end_and_rerun_is_a_no_op(tmp_path):
     """The tiny config through the real workflow: parse, split, papermill notebook, figures."""
     workdir = tmp_path / "repo"
-    for name in ("Snakefile", "config", "workflow", "notebooks", "resources", "profiles"):
+    workdir.mkdir()
+    for name in ("Snakefile", "config", "workflow", "notebooks", "resources", "profiles", "envs"):
         source = REPO / name
         if source.is_dir():
             shutil.copytree(source, workdir / name, ignore=shutil.ignore_patterns("external"))
@@ -90,7 +91,15 @@ def test_smoke_run_end_to_end_and_rerun_is_a_no_op(tmp_path):
     assert stats["data_source"] == "surrogate-default"
     assert set(stats["materials_per_split"]) == {"train", "val", "test"}
     report = json.loads((out / "data" / "parse_report.json").read_text())
-    assert report
+    assert report["total_read"] >= stats["frames"]
+    assert report["notes"]["materials_not_selected"] > 0  # the smoke config takes a subset
+    correlation = json.loads((out / "energy_scale" / "correlation.json").read_text())
+    assert correlation["data_source"] == "surrogate-default"
+    assert correlation["refit"]["scaled"]["rho"] > correlation["refit"]["raw"]["rho"]
+    for figure in ("fig1a_element_occurrence", "fig1b_relaxed_energies", "fig1cd_element_importance",
+                   "fig2a_atomrefs", "fig2b_referenced_energies", "matpes_shift_check"):
+        assert (out / "figures" / f"{figure}.png").stat().st_size > 10_000
+    assert "Recommendation" in (out / "energy_scale" / "diagnose.md").read_text()
     assert (out / "logs" / "parse_dataset.log").read_text().strip()
     rerun = snakemake("--profile", "profiles/local", "--configfile", "config/smoke.yaml", cwd=workdir)
     assert "Nothing to be done" in rerun.stdout + rerun.stderr
