@@ -66,3 +66,28 @@ def test_target_that_depends_only_on_one_element_ranks_it_first():
     assert table.iloc[0]["element"] == "Cl"
     assert table.iloc[0]["importance"] == pytest.approx(1.0)
     assert list(table.columns) == ["element", "importance", "atom_count", "normalised"]
+
+
+def test_missing_formation_energies_are_dropped_and_listed_on_request():
+    import numpy as np
+    import pandas as pd
+    import pytest
+
+    from mlip_transfer.errors import DataError
+    from mlip_transfer.importance import formation_energy_difference
+
+    rows = []
+    for material, formula, gga, r2scan in (("m1", "LiF", -3.1, -3.5), ("m2", "NaCl", -2.1, np.nan)):
+        for functional, value in (("gga", gga), ("r2scan", r2scan)):
+            rows.append(
+                {"material_id": material, "formula": formula, "functional": functional,
+                 "relaxed_energy_per_atom": -1.0, "relaxed_energy_per_atom_uncorrected": -1.0,
+                 "formation_energy_per_atom": -1.0, "formation_energy_per_atom_uncorrected": value,
+                 "is_elemental_reference": False}
+            )
+    materials = pd.DataFrame(rows)
+    with pytest.raises(DataError, match="m2"):
+        formation_energy_difference(materials, corrected=False)
+    kept = formation_energy_difference(materials, corrected=False, on_missing="drop")
+    assert kept["material_id"].tolist() == ["m1"] and kept.attrs["dropped"] == ["m2"]
+    assert kept["delta"].iloc[0] == pytest.approx(0.4)

@@ -11,6 +11,8 @@ import nbformat
 import pytest
 import yaml
 
+import mp_format
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CONFIGS = sorted((REPO / "config").glob("*.yaml"))
@@ -70,10 +72,8 @@ def test_notebooks_are_committed_without_outputs_and_take_parameters(path):
     assert notebook.metadata["language_info"]["name"] == "python"
 
 
-@pytest.mark.slow
-def test_smoke_run_end_to_end_and_rerun_is_a_no_op(tmp_path):
-    """The tiny config through the real workflow: parse, split, papermill notebook, figures."""
-    workdir = tmp_path / "repo"
+def copy_workflow(workdir):
+    """The files a user's clone has, without results or downloads."""
     workdir.mkdir()
     for name in ("Snakefile", "config", "workflow", "notebooks", "resources", "profiles", "envs"):
         source = REPO / name
@@ -81,6 +81,13 @@ def test_smoke_run_end_to_end_and_rerun_is_a_no_op(tmp_path):
             shutil.copytree(source, workdir / name, ignore=shutil.ignore_patterns("external"))
         else:
             shutil.copy2(source, workdir / name)
+    return workdir
+
+
+@pytest.mark.slow
+def test_smoke_run_end_to_end_and_rerun_is_a_no_op(tmp_path):
+    """The tiny config through the real workflow: parse, split, papermill notebook, figures."""
+    workdir = copy_workflow(tmp_path / "repo")
     snakemake("--profile", "profiles/local", "--configfile", "config/smoke.yaml", cwd=workdir)
     out = workdir / "results" / "smoke"
     for name in ("dataset_summary.png", "dataset_elements.png"):
@@ -103,3 +110,52 @@ def test_smoke_run_end_to_end_and_rerun_is_a_no_op(tmp_path):
     assert (out / "logs" / "parse_dataset.log").read_text().strip()
     rerun = snakemake("--profile", "profiles/local", "--configfile", "config/smoke.yaml", cwd=workdir)
     assert "Nothing to be done" in rerun.stdout + rerun.stderr
+
+
+@pytest.mark.slow
+def test_real_data_path_runs_the_same_rules_and_never_touches_local_copies(tmp_path):
+    """MP-r2SCAN/MPtrj JSON and thermo docs in their real formats, through the unchanged rules.
+
+    The files are local copies, as a user without internet would supply them: the workflow must
+    read them and never try to download over them (or delete them).
+    """
+    from mlip_transfer.dataset import read_frames, read_materials
+
+    workdir = copy_workflow(tmp_path / "repo")
+    shipped = REPO / "resources" / "default_dataset"
+    materials = read_materials(shipped / "materials.csv")
+    compounds = sorted(materials.loc[~materials["is_elemental_reference"], "material_id"].unique())[:24]
+
+    keep = set(compounds) | set(materials.loc[materials["is_elemental_reference"], "material_id"])
+    frames = [f for f in read_frames(shipped / "frames.jsonl.gz") if f.material_id in keep]
+    materials = materials[materials["material_id"].isin(keep)]
+    relaxed = {
+        (row.material_id, row.functional): row.relaxed_energy_per_atom for row in materials.itertuples()
+    }
+    data = workdir / "local"
+    data.mkdir()
+    for functional, name in (("r2scan", "MPr2SCAN.json"), ("gga", "MPtrj.json")):
+        chosen = [f for f in frames if f.functional == functional]
+        mp_format.write_trajectory_json(
+            data / name, chosen, {m: e for (m, fn), e in relaxed.items() if fn == functional}
+        )
+    mp_format.write_thermo_docs(data / "thermo.json", materials)
+    before = {p.name: p.read_bytes() for p in data.iterdir()}
+    config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    config["output_dir"] = "results/mp"
+    config["data"]["source"] = "mp"
+    config["data"]["mp"] = {
+        "r2scan_json": "local/MPr2SCAN.json",
+        "mptrj_json": "local/MPtrj.json",
+        "thermo_json": "local/thermo.json",
+    }
+    (workdir / "mp.yaml").write_text(yaml.safe_dump(config))
+    snakemake("--profile", "profiles/local", "--configfile", "mp.yaml", cwd=workdir)
+    assert {p.name: p.read_bytes() for p in data.iterdir()} == before
+    out = workdir / "results" / "mp"
+    assert json.loads((out / "data" / "provenance.json").read_text())["name"] == "mp-r2scan"
+    correlation = json.loads((out / "energy_scale" / "correlation.json").read_text())
+    assert correlation["data_source"] == "mp-r2scan"
+    assert correlation["refit"]["scaled"]["rho"] > correlation["refit"]["raw"]["rho"]
+    assert (out / "figures" / "fig2b_referenced_energies.png").stat().st_size > 10_000
+    assert not list((out / "logs").glob("download_*"))

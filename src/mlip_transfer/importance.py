@@ -32,6 +32,7 @@ def formation_energy_difference(
     corrected: bool = True,
     source: str = "gga",
     target: str = "r2scan",
+    on_missing: str = "raise",
 ) -> pd.DataFrame:
     """Formation energy per atom, source minus target functional, per material.
 
@@ -40,13 +41,16 @@ def formation_energy_difference(
         corrected: Use ``formation_energy_per_atom`` (MP2020-corrected GGA/GGA+U) or the
             ``_uncorrected`` twin (identical for r2SCAN, which has no corrections).
         source, target: Functional ids.
+        on_missing: ``raise`` on a non-finite formation energy (for example an uncorrected one
+            whose elemental reference is unknown), or ``drop`` the material and list it in the
+            result's ``attrs["dropped"]``.
 
     Returns:
         ``material_id, formula, delta`` (eV/atom) for materials present in both functionals,
         elemental references excluded (their formation energy is zero by definition).
 
     Raises:
-        DataError: A functional has no rows, or a value is not finite.
+        DataError: A functional has no rows, or (with ``on_missing="raise"``) a value is not finite.
     """
     column = "formation_energy_per_atom" if corrected else "formation_energy_per_atom_uncorrected"
     parts = []
@@ -60,9 +64,14 @@ def formation_energy_difference(
     both = both[~elemental].sort_values("material_id").reset_index(drop=True)
     delta = both[f"{column}_s"].to_numpy(float) - both[f"{column}_t"].to_numpy(float)
     bad = np.flatnonzero(~np.isfinite(delta))
-    if bad.size:
+    if bad.size and on_missing != "drop":
         raise DataError("formation energy is not finite", record=both.at[bad[0], "material_id"], field=column)
-    return pd.DataFrame({"material_id": both["material_id"], "formula": both["formula"], "delta": delta})
+    finite = np.isfinite(delta)
+    result = pd.DataFrame(
+        {"material_id": both["material_id"][finite], "formula": both["formula"][finite], "delta": delta[finite]}
+    ).reset_index(drop=True)
+    result.attrs["dropped"] = sorted(both["material_id"][~finite])
+    return result
 
 
 def element_feature_importance(

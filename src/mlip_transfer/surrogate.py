@@ -461,6 +461,10 @@ def build_surrogate_dataset(
             elements are always added.
         progress: Show a tqdm progress bar.
 
+    With ``settings.processes > 1`` the workers are spawned, which re-imports the calling
+    script: call this from a script only under ``if __name__ == "__main__":`` (the CLI, pytest
+    and notebooks are fine).
+
     Returns:
         The build summary (also written to ``build_summary.json``).
 

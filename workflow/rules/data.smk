@@ -2,49 +2,57 @@
 # filters, and split by material id.
 
 
-rule download_mp_r2scan:
-    output:
-        MP["r2scan_json"],
-    log:
-        f"{LOGS}/download_mp_r2scan.log",
-    conda:
-        "../../envs/data.yaml"
-    resources:
-        runtime=240,
-    params:
-        entry="mp_r2scan",
-    script:
-        "../scripts/download_registry_file.py"
+# Download and fetch rules exist only for files that are absent: a user's local copy is then a
+# plain input that Snakemake never reruns, overwrites or deletes, whatever its timestamps.
+if not Path(MP["r2scan_json"]).exists():
+
+    rule download_mp_r2scan:
+        output:
+            protected(MP["r2scan_json"]),
+        log:
+            f"{LOGS}/download_mp_r2scan.log",
+        conda:
+            "../../envs/data.yaml"
+        resources:
+            runtime=240,
+        params:
+            entry="mp_r2scan",
+        script:
+            "../scripts/download_registry_file.py"
 
 
-rule download_mptrj:
-    output:
-        MP["mptrj_json"] or "resources/external/MPtrj_2022.9_full.json",
-    log:
-        f"{LOGS}/download_mptrj.log",
-    conda:
-        "../../envs/data.yaml"
-    resources:
-        runtime=480,
-    params:
-        entry="mptrj",
-    script:
-        "../scripts/download_registry_file.py"
+if MP["mptrj_json"] and not Path(MP["mptrj_json"]).exists():
+
+    rule download_mptrj:
+        output:
+            protected(MP["mptrj_json"]),
+        log:
+            f"{LOGS}/download_mptrj.log",
+        conda:
+            "../../envs/data.yaml"
+        resources:
+            runtime=480,
+        params:
+            entry="mptrj",
+        script:
+            "../scripts/download_registry_file.py"
 
 
-rule fetch_mp_thermo:
-    input:
-        r2scan=MP["r2scan_json"],
-    output:
-        MP["thermo_json"],
-    log:
-        f"{LOGS}/fetch_mp_thermo.log",
-    conda:
-        "../../envs/data.yaml"
-    resources:
-        runtime=120,
-    script:
-        "../scripts/fetch_mp_thermo.py"
+if not Path(MP["thermo_json"]).exists():
+
+    rule fetch_mp_thermo:
+        input:
+            r2scan=MP["r2scan_json"],
+        output:
+            protected(MP["thermo_json"]),
+        log:
+            f"{LOGS}/fetch_mp_thermo.log",
+        conda:
+            "../../envs/data.yaml"
+        resources:
+            runtime=120,
+        script:
+            "../scripts/fetch_mp_thermo.py"
 
 
 rule build_default_dataset:

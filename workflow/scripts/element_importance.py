@@ -12,7 +12,15 @@ with rule_log(smk.log[0], "element_importance") as log:
     tree = smk.params.tree
     tables = []
     for corrected, scale in ((True, smk.params.scale_corrected), (False, smk.params.scale_uncorrected)):
-        delta = formation_energy_difference(materials, corrected=corrected)
+        # Materials without a finite formation energy in both functionals are counted, not hidden.
+        delta = formation_energy_difference(materials, corrected=corrected, on_missing="drop")
+        if delta.attrs["dropped"]:
+            log.warning(
+                "%s corrections: %d materials left out for a missing formation energy: %s",
+                "with" if corrected else "without",
+                len(delta.attrs["dropped"]),
+                delta.attrs["dropped"][:20],
+            )
         table = element_feature_importance(delta["formula"], delta["delta"], scale=scale, **tree)
         table.insert(0, "corrections", corrected)
         tables.append(table)
