@@ -159,3 +159,20 @@ def test_real_data_path_runs_the_same_rules_and_never_touches_local_copies(tmp_p
     assert correlation["refit"]["scaled"]["rho"] > correlation["refit"]["raw"]["rho"]
     assert (out / "figures" / "fig2b_referenced_energies.png").stat().st_size > 10_000
     assert not list((out / "logs").glob("download_*"))
+
+
+@pytest.mark.slow
+def test_rebuild_rule_regenerates_the_default_dataset_in_parallel_workers(tmp_path):
+    """rule build_default_dataset with two spawned workers, then parse and split of its output."""
+    workdir = copy_workflow(tmp_path / "repo")
+    config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    config["output_dir"] = "results/rebuild"
+    config["data"]["default"]["rebuild"] = True
+    config["data"]["default"]["build"].update(n_materials=1, max_steps=2, frames_per_trajectory=2, processes=2)
+    (workdir / "rebuild.yaml").write_text(yaml.safe_dump(config))
+    snakemake("results/rebuild/data/split.csv", "--profile", "profiles/local", "--configfile", "rebuild.yaml", cwd=workdir)
+    summary = json.loads((workdir / "results/rebuild/default_dataset_rebuilt/build_summary.json").read_text())
+    assert summary["materials"] == 1 and summary["n_failed"] == 0
+    assert summary["elemental_references"] == summary["n_elements"]
+    log = (workdir / "results/rebuild/logs/build_default_dataset.log").read_text()
+    assert "finished" in log
