@@ -12,7 +12,9 @@ would fit them on the training split before fine-tuning.
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,6 +33,8 @@ from mlip_transfer.atomref import (
 from mlip_transfer.correlation import pearson
 from mlip_transfer.dataset import Frame, display_name
 from mlip_transfer.errors import DataError
+
+log = logging.getLogger(__name__)
 
 # The source AtomRef "already matches" below this MAE, or within this factor of a refit's.
 MATCH_MAE = 0.05  # eV/atom
@@ -273,7 +277,10 @@ def diagnose(
     frames = _select(list(frames), functional, max_frames)
     ids = [f.frame_id for f in frames]
     label = np.array([f.energy_per_atom for f in frames], dtype=float)
+    start = time.perf_counter()
+    log.info("predicting energies of %d frames with %s", len(frames), model_label or "the source model")
     pred = predict_energy_per_atom(model, frames, batch_size=batch_size)
+    log.info("predicted in %.0f s", time.perf_counter() - start)
     compositions = [f.species for f in frames]
     matrix, elements = composition_matrix(compositions, records=ids)
     weights = model_atomref_vector(model)
