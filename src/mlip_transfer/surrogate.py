@@ -238,6 +238,10 @@ def _init_worker() -> None:
     from chgnet.model.dynamics import CHGNetCalculator
 
     torch.set_num_threads(1)
+    # FrechetCellFilter's tiny 3x3 scipy operations run ~10x slower on a multi-threaded BLAS.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
     # Harmless noise: chgnet's volume tensor, and scipy's logm (err ~1e-12) in FrechetCellFilter.
     warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad")
     warnings.filterwarnings("ignore", message="logm result may be inaccurate")
@@ -355,10 +359,13 @@ def _run_all(candidates: Sequence[Candidate], settings: BuildSettings, *,
         if settings.processes == 1:
             import torch
 
+            from threadpoolctl import threadpool_limits
+
             threads = torch.get_num_threads()
             try:
-                for candidate in ordered:
-                    record(build_material(candidate, settings))
+                with threadpool_limits():  # restores this process's BLAS threads afterwards
+                    for candidate in ordered:
+                        record(build_material(candidate, settings))
             finally:
                 torch.set_num_threads(threads)
         else:
