@@ -10,6 +10,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/energy_scale.smk"
+include: "workflow/rules/transfer.smk"
 
 
 rule all:

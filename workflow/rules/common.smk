@@ -44,6 +44,18 @@ def all_targets():
     ]
 
 
+def transfer_targets():
+    """Table 1 and Fig. 3: training and evaluating the transfer methods (`snakemake transfer`)."""
+    return [
+        f"{OUT}/evaluation/table1.md",
+        *[
+            path
+            for figure in TRANSFER_FIGURES
+            for path in [f"{NOTEBOOKS}/{figure}.ipynb", *figure_files(figure)]
+        ],
+    ]
+
+
 def default_dataset_folder():
     return (
         f"{OUT}/default_dataset_rebuilt" if DEFAULT["rebuild"] else DEFAULT["shipped"]
@@ -61,3 +73,10 @@ def raw_inputs(wildcards):
     return list(EXTXYZ["paths"]) + (
         [EXTXYZ["materials_csv"]] if EXTXYZ.get("materials_csv") else []
     )
+
+
+def model_input(wildcards):
+    """A trained method's model file; reference models load by name and need no file."""
+    if wildcards.model in METHODS:
+        return {"model": f"{TRAIN_DIR}/{wildcards.model}/model_final.pt"}
+    return {}

@@ -22,6 +22,6 @@ rule dataset_summary:
         formats=",".join(FORMATS),
         dpi=config["figures"]["dpi"],
     shell:
-        "papermill {input.notebook} {output.notebook} --cwd . --no-progress-bar"
+        "papermill {input.notebook} {output.notebook} --cwd . --no-progress-bar --start-timeout 300"
         " -p data_dir {params.data_dir} -p figure_dir {params.figure_dir}"
         " -p formats {params.formats} -p dpi {params.dpi} > {log} 2>&1"

@@ -1,0 +1,120 @@
+# The four transfer methods (paper Table 1, Fig. 3): train each method from the source CHGNet on
+# the target training split, evaluate every model on the test split (errors, relaxations, hulls),
+# and collect Table 1.
+
+TRAINING = config["training"]
+EVALUATION = config["evaluation"]
+TRAIN_DIR = f"{OUT}/training"
+EVAL_DIR = f"{OUT}/evaluation"
+METHODS = TRAINING["methods"]
+MODEL_LABELS = METHODS + [k for k, v in EVALUATION["reference_models"].items() if v]
+TRANSFER_FIGURES = ["table1", "fig3a_gradients", "fig3bc_energy_mae"]
+
+
+# Not yet part of `all`: run with `snakemake --profile profiles/local transfer` (see NOTES.md).
+rule transfer:
+    input:
+        transfer_targets(),
+
+
+rule train_method:
+    input:
+        frames=f"{DATA}/frames.jsonl.gz",
+        split=f"{DATA}/split.csv",
+    output:
+        model=f"{TRAIN_DIR}/{{method}}/model_final.pt",
+        history=f"{TRAIN_DIR}/{{method}}/history.csv",
+        gradients=f"{TRAIN_DIR}/{{method}}/gradients.csv",
+        summary=f"{TRAIN_DIR}/{{method}}/train_summary.json",
+    log:
+        f"{LOGS}/train_{{method}}.log",
+    wildcard_constraints:
+        method="|".join(METHODS),
+    conda:
+        "../../envs/chgnet.yaml"
+    threads: 2
+    resources:
+        mem_mb=TRAINING["mem_mb"],
+        gpu=TRAINING["gpus_per_job"],
+        runtime=1440,
+    params:
+        training=TRAINING,
+        out_dir=lambda wildcards, output: Path(output.model).parent,
+    script:
+        "../scripts/train_method.py"
+
+
+rule evaluate_model:
+    input:
+        unpack(model_input),
+        frames=f"{DATA}/frames.jsonl.gz",
+        materials=f"{DATA}/materials.csv",
+        split=f"{DATA}/split.csv",
+    output:
+        metrics=f"{EVAL_DIR}/{{model}}/metrics.json",
+        relaxed=f"{EVAL_DIR}/{{model}}/relaxed.csv",
+        hull=f"{EVAL_DIR}/{{model}}/hull.csv",
+    log:
+        f"{LOGS}/evaluate_{{model}}.log",
+    wildcard_constraints:
+        model="|".join(MODEL_LABELS),
+    conda:
+        "../../envs/chgnet.yaml"
+    threads: EVALUATION["processes"]
+    resources:
+        mem_mb=8000,
+        gpu=TRAINING["gpus_per_job"],
+        runtime=720,
+    params:
+        evaluation=EVALUATION,
+        functional=TRAINING["functional"],
+        reference=lambda wildcards: EVALUATION["reference_models"].get(wildcards.model),
+    script:
+        "../scripts/evaluate_model.py"
+
+
+rule table1:
+    input:
+        metrics=expand(f"{EVAL_DIR}/{{model}}/metrics.json", model=MODEL_LABELS),
+        provenance=f"{DATA}/provenance.json",
+    output:
+        csv=f"{EVAL_DIR}/table1.csv",
+        markdown=f"{EVAL_DIR}/table1.md",
+    log:
+        f"{LOGS}/table1.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        training=TRAINING,
+    script:
+        "../scripts/table1.py"
+
+
+rule transfer_figure:
+    input:
+        notebook="notebooks/{figure}.ipynb",
+        table=f"{EVAL_DIR}/table1.csv",
+        histories=expand(f"{TRAIN_DIR}/{{method}}/history.csv", method=METHODS),
+        gradients=expand(f"{TRAIN_DIR}/{{method}}/gradients.csv", method=METHODS),
+        provenance=f"{DATA}/provenance.json",
+    output:
+        notebook=f"{NOTEBOOKS}/{{figure}}.ipynb",
+        figures=[f"{FIGURES}/{{figure}}.{fmt}" for fmt in FORMATS],
+    log:
+        f"{LOGS}/{{figure}}.log",
+    wildcard_constraints:
+        figure="|".join(TRANSFER_FIGURES),
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        data_dir=lambda wildcards, input: Path(input.provenance).parent,
+        training_dir=lambda wildcards, input: Path(input.histories[0]).parent.parent,
+        evaluation_dir=lambda wildcards, input: Path(input.table).parent,
+        figure_dir=lambda wildcards, output: Path(output.figures[0]).parent,
+        formats=",".join(FORMATS),
+        dpi=config["figures"]["dpi"],
+    shell:
+        "papermill {input.notebook} {output.notebook} --cwd . --no-progress-bar --start-timeout 300"
+        " -p data_dir {params.data_dir} -p training_dir {params.training_dir}"
+        " -p evaluation_dir {params.evaluation_dir} -p figure_dir {params.figure_dir}"
+        " -p formats {params.formats} -p dpi {params.dpi} > {log} 2>&1"

@@ -1,0 +1,46 @@
+"""Train one transfer method (1-4, 4r) from the source CHGNet on the target training split."""
+
+import json
+from pathlib import Path
+
+from mlip_transfer.dataset import iter_frames
+from mlip_transfer.logs import rule_log
+from mlip_transfer.split import read_split
+from mlip_transfer.training import build_model, train
+from mlip_transfer.transfer import frames_by_split
+
+smk = snakemake  # noqa: F821
+with rule_log(smk.log[0], f"train {smk.wildcards.method}") as log:
+    settings = smk.params.training
+    frames = frames_by_split(
+        iter_frames(smk.input.frames),
+        read_split(smk.input.split),
+        functional=settings["functional"],
+        max_train_frames=settings["max_train_frames"],
+        seed=settings["seed"],
+    )
+    log.info("%d training and %d validation frames", len(frames["train"]), len(frames["val"]))
+    out_dir = Path(smk.params.out_dir)
+    model, info = build_model(
+        smk.wildcards.method,
+        train_frames=frames["train"],
+        source_model_name=settings["source_model"],
+        seed=settings["seed"],
+    )
+    log.info("start: %s", json.dumps(info, default=str)[:2000])
+    train(
+        model=model,
+        train_frames=frames["train"],
+        val_frames=frames["val"],
+        method=smk.wildcards.method,
+        out_dir=out_dir,
+        epochs=settings["epochs"],
+        batch_size=settings["batch_size"],
+        learning_rate=settings["learning_rate"],
+        final_learning_rate=settings["final_learning_rate"],
+        loss_ratios=tuple(settings["loss_ratios"]),
+        criterion=settings["criterion"],
+        device=settings["device"],
+        seed=settings["seed"],
+        info=info,
+    )
