@@ -84,11 +84,18 @@ fig"""
 # Inputs come from <output>/energy_scale/ (written by the energy_scale rules) and the dataset.
 
 
-def _parameters(**extra: object) -> object:
+ENERGY_SCALE_DIRS = {"data_dir": "results/data", "energy_dir": "results/energy_scale"}
+TRANSFER_DIRS = {
+    "data_dir": "results/data",
+    "training_dir": "results/training",
+    "evaluation_dir": "results/evaluation",
+}
+
+
+def _parameters(dirs: dict[str, str] = ENERGY_SCALE_DIRS, **extra: object) -> object:
     """The papermill parameters cell: default paths of the default run, plus extras."""
     lines = [
-        'data_dir = "results/data"',
-        'energy_dir = "results/energy_scale"',
+        *(f'{name} = "{path}"' for name, path in dirs.items()),
         'figure_dir = "results/figures"',
         'formats = "png,pdf"',
         "dpi = 150",
@@ -351,19 +358,6 @@ ENERGY_SCALE_NOTEBOOKS = {
 }
 
 
-def _transfer_parameters() -> object:
-    """Parameters of the transfer-stage notebooks: default paths of the default run."""
-    lines = [
-        'data_dir = "results/data"',
-        'training_dir = "results/training"',
-        'evaluation_dir = "results/evaluation"',
-        'figure_dir = "results/figures"',
-        'formats = "png,pdf"',
-        "dpi = 150",
-    ]
-    return new_code_cell("\n".join(lines), metadata={"tags": ["parameters"]})
-
-
 def _transfer_setup(imports: str) -> object:
     return new_code_cell(
         PREAMBLE
@@ -390,7 +384,7 @@ TABLE1 = [
         "pretrained GGA model and the r2SCAN model that made the surrogate labels. The paper's "
         "numbers stand beside ours; cells it does not report stay empty.",
     ),
-    _transfer_parameters(),
+    _parameters(TRANSFER_DIRS),
     _transfer_setup("from mlip_transfer.plots.transfer import plot_table1\n"),
     new_markdown_cell("## The table beside the paper's"),
     new_code_cell('display(Markdown((evaluation_dir / "table1.md").read_text()))'),
@@ -419,7 +413,7 @@ FIG3A = [
         "absorb an offset of tens of eV/atom, and its gradients are larger: the paper reports "
         "at least 10x.",
     ),
-    _transfer_parameters(),
+    _parameters(TRANSFER_DIRS),
     _transfer_setup("from mlip_transfer.plots.transfer import gradient_ratio, plot_gradients\n"),
     new_code_cell(
         """fig = plot_gradients(gradients, source=source)
@@ -436,7 +430,7 @@ FIG3BC = [
         "Panel b compares Method 3 and Method 4 as the paper does (best of 50 epochs: 18.37 vs "
         "11.82 meV/atom); panel c shows every method. Epoch 0 is the error before training.",
     ),
-    _transfer_parameters(),
+    _parameters(TRANSFER_DIRS),
     _transfer_setup("from mlip_transfer.plots.transfer import plot_energy_mae\n"),
     new_code_cell(
         """fig = plot_energy_mae(histories, source=source)
