@@ -242,8 +242,8 @@ def relax_one(
                           wall_s=time.perf_counter() - began)
 
 
-def _error_row(material_id: str, structure: Structure, message: str, *,
-               wall_s: float) -> dict[str, Any]:
+def _blank_row(material_id: str, structure: Structure) -> dict[str, Any]:
+    """A result row before anything is known: not relaxed, not failed."""
     return {
         **{col: None for col in RESULT_COLUMNS},
         "material_id": str(material_id),
@@ -252,33 +252,23 @@ def _error_row(material_id: str, structure: Structure, message: str, *,
         "energy_per_atom": math.nan,
         "n_steps": 0,
         "converged": False,
-        "failed": True,
-        "failure": "error",
-        "message": message,
+        "failed": False,
         "max_force": math.nan,
         "max_nn_distance": math.nan,
-        "wall_s": wall_s,
     }
+
+
+def _error_row(material_id: str, structure: Structure, message: str, *,
+               wall_s: float) -> dict[str, Any]:
+    return {**_blank_row(material_id, structure), "failed": True, "failure": "error",
+            "message": message, "wall_s": wall_s}
 
 
 def _relax_one(
     material_id: str, structure: Structure, calculator: Any, settings: RelaxSettings
 ) -> dict[str, Any]:
     began = time.perf_counter()
-    row: dict[str, Any] = {
-        "material_id": str(material_id),
-        "formula": structure.composition.reduced_formula,
-        "n_atoms": len(structure),
-        "energy_per_atom": math.nan,
-        "n_steps": 0,
-        "converged": False,
-        "failed": False,
-        "failure": None,
-        "message": None,
-        "max_force": math.nan,
-        "max_nn_distance": math.nan,
-        "structure_json": None,
-    }
+    row = _blank_row(material_id, structure)
 
     def fail(reason: str, message: str, current: Structure | None) -> dict[str, Any]:
         row.update(failed=True, failure=reason, message=message, energy_per_atom=math.nan)

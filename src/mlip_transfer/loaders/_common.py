@@ -16,6 +16,20 @@ ON_INVALID = ("raise", "drop")
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
+def drop_invalid(
+    error: DataError, *, report: ParseReport, file: str, frame_id: str, material_id: str | None
+) -> None:
+    """Record a malformed frame as dropped (reason ``invalid``) with the error's field and reason."""
+    report.drop(
+        reason="invalid",
+        file=file,
+        frame_id=frame_id,
+        material_id=material_id,
+        field=error.field,
+        detail=error.reason,
+    )
+
+
 def check_on_invalid(on_invalid: str, report: ParseReport | None) -> None:
     if on_invalid not in ON_INVALID:
         raise ConfigError(f"on_invalid must be one of {ON_INVALID}, got {on_invalid!r}")

@@ -39,7 +39,7 @@ from ase.stress import voigt_6_to_full_3x3_stress
 from mlip_transfer.dataset import Frame, check_element, validate_frame
 from mlip_transfer.errors import ConfigError, DataError
 from mlip_transfer.filters import ParseReport
-from mlip_transfer.loaders._common import array, check_on_invalid, number, relocate
+from mlip_transfer.loaders._common import array, check_on_invalid, drop_invalid, number, relocate
 
 STRESS_UNITS = {"eV/A3": 1.0 / units.GPa, "GPa": 1.0}
 
@@ -265,14 +265,7 @@ def iter_extxyz_frames(
         except DataError as exc:
             if on_invalid == "raise":
                 raise
-            report.drop(
-                reason="invalid",
-                file=file,
-                frame_id=exc.record or record,
-                material_id=material_id,
-                field=exc.field,
-                detail=exc.reason,
-            )
+            drop_invalid(exc, report=report, file=file, frame_id=exc.record or record, material_id=material_id)
 
 
 def load_extxyz(path: str | Path, **kwargs: Any) -> list[Frame]:

@@ -36,7 +36,7 @@ import ijson
 from mlip_transfer.dataset import Frame, check_element, validate_frame
 from mlip_transfer.errors import DataError
 from mlip_transfer.filters import ParseReport
-from mlip_transfer.loaders._common import array, check_on_invalid, number, relocate
+from mlip_transfer.loaders._common import array, check_on_invalid, drop_invalid, number, relocate
 
 log = logging.getLogger(__name__)
 
@@ -288,14 +288,7 @@ def iter_mp_trajectories(
             except DataError as exc:
                 if on_invalid == "raise":
                     raise
-                report.drop(
-                    reason="invalid",
-                    file=file,
-                    frame_id=str(frame_id),
-                    material_id=material_id,
-                    field=exc.field,
-                    detail=exc.reason,
-                )
+                drop_invalid(exc, report=report, file=file, frame_id=str(frame_id), material_id=material_id)
         yield material_id, frames
         if wanted is not None:
             wanted.discard(material_id)
