@@ -11,6 +11,8 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/energy_scale.smk"
 include: "workflow/rules/transfer.smk"
+include: "workflow/rules/scaling.smk"
+include: "workflow/rules/density.smk"
 
 
 rule all:

@@ -6,7 +6,7 @@ Kept out of the workflow scripts so that a user's own script selects frames the 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from mlip_transfer.dataset import Frame
 
@@ -39,11 +39,21 @@ def frames_by_split(
     for frame in frames:
         if frame.functional == functional and split.get(frame.material_id) in grouped:
             grouped[split[frame.material_id]].append(frame)
-    if max_train_frames is not None and len(grouped["train"]) > max_train_frames:
-        ranked = sorted(
-            grouped["train"],
-            key=lambda f: hashlib.sha256(f"{seed}:{f.frame_id}".encode()).hexdigest(),
-        )
-        chosen = {f.frame_id for f in ranked[:max_train_frames]}
-        grouped["train"] = [f for f in grouped["train"] if f.frame_id in chosen]
+    if max_train_frames is not None:
+        grouped["train"] = seeded_subset(grouped["train"], max_train_frames, seed=seed)
     return grouped
+
+
+def seeded_subset(frames: Sequence[Frame], size: int, *, seed: int = 0) -> list[Frame]:
+    """At most ``size`` frames, chosen by a hash of (seed, frame id), in their original order.
+
+    The choice does not depend on the order of ``frames``, and for one seed a smaller subset is
+    contained in a larger one (the scaling-law jobs rely on both).
+    """
+    if size >= len(frames):
+        return list(frames)
+    ranked = sorted(
+        frames, key=lambda f: hashlib.sha256(f"{seed}:{f.frame_id}".encode()).hexdigest()
+    )
+    chosen = {f.frame_id for f in ranked[:size]}
+    return [f for f in frames if f.frame_id in chosen]

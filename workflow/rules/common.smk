@@ -41,6 +41,21 @@ def all_targets():
             for figure in ENERGY_SCALE_FIGURES
             for path in [f"{NOTEBOOKS}/{figure}.ipynb", *figure_files(figure)]
         ],
+        *transfer_targets(),
+        *benchmark_targets(),
+    ]
+
+
+def benchmark_targets():
+    """Fig. 5 (density against experiment) and Fig. 6 (scaling law), with their tables."""
+    return [
+        f"{OUT}/scaling/scaling_fits.json",
+        f"{OUT}/density/density_summary.csv",
+        *[
+            path
+            for figure in ["fig5_density", "fig6_scaling_law"]
+            for path in [f"{NOTEBOOKS}/{figure}.ipynb", *figure_files(figure)]
+        ],
     ]
 
 
@@ -80,3 +95,27 @@ def model_input(wildcards):
     if wildcards.model in METHODS:
         return {"model": f"{TRAIN_DIR}/{wildcards.model}/model_final.pt"}
     return {}
+
+
+def scaling_jobs():
+    """Result files of every (method, size, seed) job, the zero points included."""
+    jobs = [
+        (method, size, seed)
+        for method in SCALING["methods"]
+        for size in SCALING["sizes"]
+        for seed in SCALING["seeds"]
+    ]
+    if SCALING["zero_point"]:
+        # The untrained model does not depend on the seed: one job.
+        jobs += [(method, 0, SCALING["seeds"][0]) for method in ZERO_POINT_METHODS]
+    return [
+        f"{SCALING_DIR}/{method}/n{size}_seed{seed}/result.json"
+        for method, size, seed in jobs
+    ]
+
+
+def density_reference():
+    """The file the reference structures come from, for the configured source."""
+    if DENSITY["structures"] == "mp_api":
+        return DENSITY["mp_structures"]
+    return DENSITY["experimental_csv"]

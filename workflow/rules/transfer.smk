@@ -32,7 +32,10 @@ rule train_method:
         method="|".join(METHODS),
     conda:
         "../../envs/chgnet.yaml"
-    threads: 2
+    # One torch thread: on 2 cores two trainings side by side finish sooner than one after the
+    # other with two threads each (small graphs scale poorly across threads). On a cluster,
+    # `--set-threads train_method=8` gives a job more.
+    threads: 1
     resources:
         mem_mb=TRAINING["mem_mb"],
         gpu=TRAINING["gpus_per_job"],

@@ -22,6 +22,11 @@ with rule_log(smk.log[0], "table1") as log:
         f"Training: {settings['epochs']} epochs, batch {settings['batch_size']}, lr "
         f"{settings['learning_rate']} cosine to {settings['final_learning_rate']}, loss "
         f"{settings['criterion']} {settings['loss_ratios']}"
+        + (
+            f", at most {settings['max_train_frames']} training frames"
+            if settings["max_train_frames"]
+            else ", every training frame"
+        )
         + ("" if settings["epochs"] >= 50 else " (scaled down from the paper's 50 epochs, batch 64)")
         + ".",
         "",

@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import torch
+
 from mlip_transfer.dataset import iter_frames
 from mlip_transfer.logs import rule_log
 from mlip_transfer.split import read_split
@@ -11,6 +13,7 @@ from mlip_transfer.transfer import frames_by_split
 
 smk = snakemake  # noqa: F821
 with rule_log(smk.log[0], f"train {smk.wildcards.method}") as log:
+    torch.set_num_threads(smk.threads)
     settings = smk.params.training
     frames = frames_by_split(
         iter_frames(smk.input.frames),

@@ -1,0 +1,80 @@
+"""One scaling-law job: train a method on a seeded subset of the training split, record its
+validation errors (size 0: the untrained starting model, the paper's zero point)."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from mlip_transfer.dataset import iter_frames
+from mlip_transfer.logs import rule_log
+from mlip_transfer.scaling import epochs_for_size
+from mlip_transfer.split import read_split
+from mlip_transfer.training import build_model, evaluate_errors, train
+from mlip_transfer.transfer import frames_by_split, seeded_subset
+
+smk = snakemake  # noqa: F821
+method, size, seed = smk.wildcards.method, int(smk.wildcards.size), int(smk.wildcards.seed)
+with rule_log(smk.log[0], f"scaling {method} n={size} seed={seed}") as log:
+    torch.set_num_threads(smk.threads)
+    settings, scaling = smk.params.training, smk.params.scaling
+    frames = frames_by_split(
+        iter_frames(smk.input.frames), read_split(smk.input.split), functional=settings["functional"]
+    )
+    subset = seeded_subset(frames["train"], size, seed=seed)
+    if size > len(frames["train"]):
+        log.warning("size %d exceeds the %d training frames: all are used", size, len(subset))
+    atomref_frames = frames["train"] if scaling["atomref_frames"] == "all" else subset
+    model, info = build_model(
+        method, train_frames=atomref_frames, source_model_name=settings["source_model"], seed=seed
+    )
+    out_dir = Path(smk.params.out_dir)
+    epochs = epochs_for_size(
+        len(subset), epochs=scaling["epochs"], min_steps=scaling["min_steps"],
+        batch_size=settings["batch_size"],
+    )
+    if epochs == 0:
+        errors = evaluate_errors(model, frames["val"], batch_size=settings["batch_size"])
+        energy, force = errors["energy_mae_mev_per_atom"], errors["force_mae_mev_per_a"]
+        pd.DataFrame(
+            [{"epoch": 0, "split": "val", "energy_mae": energy / 1000, "force_mae": force / 1000}]
+        ).to_csv(smk.output.history, index=False)
+        steps = 0
+    else:
+        result = train(
+            model=model,
+            train_frames=subset,
+            val_frames=frames["val"],
+            method=method,
+            out_dir=out_dir,
+            epochs=epochs,
+            batch_size=settings["batch_size"],
+            learning_rate=settings["learning_rate"],
+            final_learning_rate=settings["final_learning_rate"],
+            loss_ratios=tuple(settings["loss_ratios"]),
+            criterion=settings["criterion"],
+            device=settings["device"],
+            seed=seed,
+            gradient_layers=None,
+            info=info,
+            keep_checkpoints=1,
+        )
+        # The last epoch's validation errors: no model selection on the validation split.
+        val = result.history[result.history["split"] == "val"].sort_values("epoch").iloc[-1]
+        energy, force = 1000 * float(val["energy_mae"]), 1000 * float(val["force_mae"])
+        steps = epochs * -(-len(subset) // settings["batch_size"])
+    record = {
+        "method": method,
+        "size": size,
+        "n_train_frames": len(subset),
+        "seed": seed,
+        "epochs": epochs,
+        "steps": steps,
+        "n_val_frames": len(frames["val"]),
+        "atomref_frames": scaling["atomref_frames"],
+        "energy_mae_mev_per_atom": energy,
+        "force_mae_mev_per_a": force,
+    }
+    Path(smk.output.result).write_text(json.dumps(record, indent=2) + "\n")
+    log.info("result: %s", record)
