@@ -417,11 +417,23 @@ def test_bad_training_settings_are_refused(built, train_frames, val_frames, cach
         ({"loss_ratios": (1, 1)}, "loss_ratios"),
         ({"final_learning_rate": 1.0}, "final_learning_rate"),
         ({"criterion": "L7"}, "criterion"),
+        ({"validate_every": 0}, "validate_every"),
     ):
         with pytest.raises(ConfigError, match=match):
             tiny_train(
                 model, train_frames, val_frames, "3_frozen_gga_atomref", tmp_path, cache, **bad
             )
+
+
+def test_validate_every_none_validates_before_and_after_only(built, train_frames, val_frames, cache, tmp_path):
+    model = copy.deepcopy(built["4_refit_atomref"][0])
+    result = tiny_train(
+        model, train_frames[:4], val_frames, "4_refit_atomref", tmp_path, cache,
+        epochs=3, gradient_layers=None, validate_every=None,
+    )
+    rows = list(zip(result.history["epoch"], result.history["split"]))
+    assert rows == [(0, "val"), (1, "train"), (2, "train"), (3, "train"), (3, "val")]
+    assert result.summary["best_epoch"] == 3  # chosen among validated epochs only
 
 
 # ------------------------------------------------------------------ errors

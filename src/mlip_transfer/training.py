@@ -919,6 +919,7 @@ def train(
     info: Mapping[str, Any] | None = None,
     keep_checkpoints: int | None = None,
     fused_force_stress: bool = True,
+    validate_every: int | None = 1,
 ) -> TrainResult:
     """Train a model built by :func:`build_model`; resumes from checkpoints in ``out_dir``.
 
@@ -944,6 +945,10 @@ def train(
         keep_checkpoints: Keep only the newest this many ``checkpoint_epoch*.pt`` (default all).
         fused_force_stress: Forces and stress from one gradient pass (:func:`predict_efsm`),
             checked against ``CHGNet.forward`` on the first batch (falls back if they differ).
+        validate_every: Validate after every this many epochs and after the last; ``None``:
+            only before training and after the last epoch (many short jobs, e.g. the scaling
+            law, where validation would cost more than training). The best model is chosen among
+            validated epochs.
 
     Resume: if ``out_dir`` holds ``checkpoint_epoch{N}.pt``, the model, optimizer, scheduler,
     RNG states, history and gradients of the newest are restored and training continues with
@@ -961,6 +966,8 @@ def train(
         raise ConfigError(f"epochs must be >= 1, got {epochs}")
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    if validate_every is not None and validate_every < 1:
+        raise ConfigError(f"validate_every must be >= 1 or None, got {validate_every}")
     if len(loss_ratios) != 4:
         raise ConfigError(
             f"loss_ratios must be four numbers (energy, force, stress, magmom), got {loss_ratios}"
@@ -1172,7 +1179,9 @@ def train(
             f"{method} epoch {epoch}/{epochs}: train E {1000 * sums.mae('e'):.1f} meV/atom, "
             f"F {1000 * sums.mae('f'):.1f} meV/Å ({train_s:.1f} s)"
         )
-        if val_loader is not None:
+        validate_now = epoch == epochs or bool(validate_every and epoch % validate_every == 0)
+        metric: float | None = None
+        if val_loader is not None and validate_now:
             t0 = time.perf_counter()
             vsums = _evaluate(
                 model, val_loader, dev, loss_fn, progress=progress, desc="val", fused=fused
@@ -1188,10 +1197,10 @@ def train(
             )
             metric = vsums.mae("e")
             message += f"; val E {1000 * metric:.1f} meV/atom, F {1000 * vsums.mae('f'):.1f} meV/Å"
-        else:
+        elif val_loader is None:
             metric = sums.mae("e")
         logger.info(message)
-        if metric < best["energy_mae"]:
+        if metric is not None and metric < best["energy_mae"]:
             best = {"epoch": epoch, "energy_mae": metric}
             _atomic_save(_model_file(model, method, info, epoch), out_dir / "model_best.pt")
         _atomic_save(

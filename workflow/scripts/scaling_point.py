@@ -59,6 +59,7 @@ with rule_log(smk.log[0], f"scaling {method} n={size} seed={seed}") as log:
             gradient_layers=None,
             info=info,
             keep_checkpoints=1,
+            validate_every=None,  # only the last epoch counts: no model selection
         )
         # The last epoch's validation errors: no model selection on the validation split.
         val = result.history[result.history["split"] == "val"].sort_values("epoch").iloc[-1]
