@@ -47,13 +47,28 @@ def frames_by_split(
 def seeded_subset(frames: Sequence[Frame], size: int, *, seed: int = 0) -> list[Frame]:
     """At most ``size`` frames, chosen by a hash of (seed, frame id), in their original order.
 
-    The choice does not depend on the order of ``frames``, and for one seed a smaller subset is
-    contained in a larger one (the scaling-law jobs rely on both).
+    Frames are ranked by the hash. The subset first takes a cover of the elements: for each
+    element (alphabetically), the best-ranked frame holding it, unless the cover already has one.
+    The rest follows in rank order. So a subset at least as large as the cover (at most one frame
+    per element) holds every element of ``frames`` and no AtomRef is left unfit or an element
+    unseen; the choice does not depend on the order of ``frames``; and for one seed a smaller
+    subset is contained in a larger one (the scaling-law jobs rely on both).
     """
     if size >= len(frames):
         return list(frames)
     ranked = sorted(
         frames, key=lambda f: hashlib.sha256(f"{seed}:{f.frame_id}".encode()).hexdigest()
     )
-    chosen = {f.frame_id for f in ranked[:size]}
+    cover: list[Frame] = []
+    covered: set[str] = set()
+    for element in sorted({el for f in frames for el in f.species}):
+        if element not in covered:
+            first = next(f for f in ranked if element in f.species)
+            cover.append(first)
+            covered.update(first.species)
+    rank = {f.frame_id: index for index, f in enumerate(ranked)}
+    cover.sort(key=lambda f: rank[f.frame_id])
+    cover_ids = {f.frame_id for f in cover}
+    order = cover + [f for f in ranked if f.frame_id not in cover_ids]
+    chosen = {f.frame_id for f in order[:size]}
     return [f for f in frames if f.frame_id in chosen]
