@@ -55,6 +55,9 @@ def test_sol58_reads_all_solids():
     table = read_experimental(SOL58)
     assert len(table) == 58
     assert set(table["prototype"]) == {"fcc", "bcc", "diamond", "b1", "b2", "b3"}
+    assert list(read_experimental(SOL58, systems=["NaCl", "Cu"])["system"]) == ["Cu", "NaCl"]
+    with pytest.raises(ConfigError, match="not in"):
+        read_experimental(SOL58, systems=["Unobtainium"])
     nacl = table.set_index("system").loc["NaCl"]
     assert nacl["density_exp"] == pytest.approx(prototype_structure("NaCl", "b1", 5.565).density)
 

@@ -84,8 +84,12 @@ def prototype_structure(system: str, prototype: str, a: float) -> Structure:
     return Structure(lattice, [elements[i] for i, _ in sites], [xyz for _, xyz in sites])
 
 
-def read_experimental(path: str | Path) -> pd.DataFrame:
+def read_experimental(path: str | Path, *, systems: Sequence[str] | None = None) -> pd.DataFrame:
     """The experimental table with one structure per solid and its experimental density.
+
+    Args:
+        path: CSV with columns ``system``, ``structure`` (prototype), ``a0_exp_angstrom``.
+        systems: Keep only these solids, in the file's order (``None``: all).
 
     Returns:
         Columns ``system``, ``prototype``, ``a_exp`` (Å), ``density_exp`` (g/cm³), ``structure``
@@ -125,7 +129,13 @@ def read_experimental(path: str | Path) -> pd.DataFrame:
         )
     if not rows:
         raise DataError(f"{path}: no solids")
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if systems is not None:
+        unknown = sorted(set(systems) - set(table["system"]))
+        if unknown:
+            raise ConfigError(f"density.systems names solids not in {path}: {unknown}")
+        table = table[table["system"].isin(systems)].reset_index(drop=True)
+    return table
 
 
 def strained(structure: Structure, strain: float) -> Structure:

@@ -10,8 +10,10 @@ def main(smk) -> None:
     with rule_log(smk.log[0], f"density {label}") as log:
         if settings["structures"] == "mp_api":
             reference = mp_reference_table(smk.input.reference)
+            if settings["systems"]:
+                reference = reference[reference["system"].isin(settings["systems"])]
         else:
-            reference = read_experimental(smk.input.reference)
+            reference = read_experimental(smk.input.reference, systems=settings["systems"])
         starts = {
             row.system: strained(row.structure, settings["strain"])
             for row in reference.itertuples(index=False)
