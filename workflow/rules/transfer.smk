@@ -15,6 +15,7 @@ TRANSFER_FIGURES = ["table1", "fig3a_gradients", "fig3bc_energy_mae"]
 rule transfer:
     input:
         transfer_targets(),
+        report_targets(transfer_targets()),
 
 
 rule train_method:
@@ -99,7 +100,11 @@ rule transfer_figure:
         provenance=f"{DATA}/provenance.json",
     output:
         notebook=f"{NOTEBOOKS}/{{figure}}.ipynb",
-        figures=[f"{FIGURES}/{{figure}}.{fmt}" for fmt in FORMATS],
+        figures=report_figures(
+            "{figure}",
+            caption="../report/transfer_figure.rst",
+            subcategory="Transfer methods (Table 1, Fig. 3)",
+        ),
     log:
         f"{LOGS}/{{figure}}.log",
     wildcard_constraints:
