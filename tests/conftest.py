@@ -18,7 +18,9 @@ def smoke_run(tmp_path_factory) -> Path:
     --configfile config/smoke.yaml`: the default target on the tiny config, run once per session."""
     workdir = tmp_path_factory.mktemp("smoke") / "repo"
     workdir.mkdir()
-    for name in ("Snakefile", "config", "workflow", "notebooks", "resources", "profiles", "envs"):
+    # tests/fixtures: small reference files a config may point at (a user's clone has them too).
+    names = ("Snakefile", "config", "workflow", "notebooks", "resources", "profiles", "envs")
+    for name in (*names, "tests/fixtures"):
         source = REPO / name
         if source.is_dir():
             shutil.copytree(source, workdir / name, ignore=shutil.ignore_patterns("external"))

@@ -41,7 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import loopback_slurm  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ("Snakefile", "config", "workflow", "notebooks", "resources", "profiles", "envs")
+# tests/fixtures: small reference files a config may point at (a user's clone has them too).
+WORKFLOW_FILES = (
+    "Snakefile", "config", "workflow", "notebooks", "resources", "profiles", "envs", "tests/fixtures"
+)
 CONFIG = "config/smoke.yaml"
 OUT = "results/smoke"
 TRAINING_RULE = "train_method"
