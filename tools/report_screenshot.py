@@ -2,9 +2,11 @@
 
     python tools/report_screenshot.py results/report.html /tmp/shots            # front page
     python tools/report_screenshot.py results/report.html /tmp/shots --show fig2b_referenced_energies.png
+    python tools/report_screenshot.py results/report.html /tmp/shots --category Figures
 
 ``--show NAME`` opens the result whose file name is NAME (figure with its caption, notebook,
-provenance page) before the screenshot, as a click in the report's menu would. The report is a
+provenance page) before the screenshot, as a click in the report's menu would; ``--category``
+opens a category's list (with a subcategory: ``Figures/Dataset``). The report is a
 single-page app without links to its views, so a copy of it with one extra script line is what
 Chromium opens; the report itself is not changed. Needs Debian's ``chromium`` package
 (``apt-get install chromium``).
@@ -32,7 +34,14 @@ def list_results(report: str | Path) -> dict[str, dict]:
     return json.JSONDecoder().raw_decode(text, start)[0]
 
 
-def screenshot(report: Path, out: Path, show: str | None = None, size: str = "1600,1000") -> Path:
+def _open_after_load(html: str, script: str) -> str:
+    head, _, tail = html.rpartition("</body>")  # the page's own, not one inside its scripts
+    return head + f"<script>setTimeout(function(){{{script}}},300);</script></body>" + tail
+
+
+def screenshot(
+    report: Path, out: Path, show: str | None = None, size: str = "1600,1000", category: str | None = None
+) -> Path:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         sys.exit("chromium not found: apt-get install chromium")
@@ -45,14 +54,22 @@ def screenshot(report: Path, out: Path, show: str | None = None, size: str = "16
             sys.exit(f"{show} is not in {report}")
         kind = {"png": "img", "svg": "img", "jpg": "img", "html": "html", "pdf": "pdf"}
         content = kind.get(show.rsplit(".", 1)[-1], "html")
-        script = (
-            "<script>setTimeout(function(){var p=%s;app.setView({navbarMode:'resultinfo',"
-            "resultPath:p,content:'%s',contentPath:results[p].data_uri});},300);</script>"
-            % (json.dumps(matches[0]), content)
+        html = _open_after_load(
+            html,
+            "var p=%s;app.setView({navbarMode:'resultinfo',resultPath:p,content:'%s',"
+            "contentPath:results[p].data_uri});" % (json.dumps(matches[0]), content),
         )
-        head, _, tail = html.rpartition("</body>")  # the page's own, not one inside its scripts
-        html = head + script + "</body>" + tail
         name = show.rsplit(".", 1)[0]
+    elif category:
+        name_, _, sub = category.partition("/")
+        view = (
+            "app.setView({navbarMode:'subcategory',category:%s,subcategory:%s});"
+            % (json.dumps(name_), json.dumps(sub))
+            if sub
+            else "app.showCategory(%s);" % json.dumps(name_)
+        )
+        html = _open_after_load(html, view)
+        name = "category_" + category.replace("/", "_").replace(" ", "_")
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"report_{name}.png"
     with tempfile.TemporaryDirectory() as tmp:
@@ -74,10 +91,15 @@ def main() -> None:
     parser.add_argument("report", type=Path)
     parser.add_argument("out", type=Path, help="folder for the PNG screenshots")
     parser.add_argument("--show", action="append", default=[], help="file name of a result to open")
+    parser.add_argument("--category", action="append", default=[], help="category to open")
     parser.add_argument("--size", default="1600,1000", help="window size, WIDTH,HEIGHT")
     args = parser.parse_args()
-    for show in args.show or [None]:
+    for show in args.show:
         print(screenshot(args.report, args.out, show, args.size))
+    for category in args.category:
+        print(screenshot(args.report, args.out, None, args.size, category))
+    if not args.show and not args.category:
+        print(screenshot(args.report, args.out, None, args.size))
 
 
 if __name__ == "__main__":
