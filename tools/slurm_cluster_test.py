@@ -94,7 +94,7 @@ def adapt_profile(
     """The README's edits to profiles/slurm/config.yaml, on the lines marked ADAPT only."""
     lines = []
     for line in text.splitlines():
-        if "ADAPT" not in line or line.lstrip().startswith("#  ") or line.startswith("#"):
+        if "ADAPT" not in line or line.startswith("#"):  # header comments mention ADAPT too
             lines.append(line)
             continue
         key = line.split(":", 1)[0].strip().lstrip("# ").strip()
