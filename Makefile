@@ -1,7 +1,9 @@
 # The two commands of the README:
 #   make run    set up .venv (pinned) and run the whole workflow on the embedded default data
 #   make test   set up .venv (pinned) and run the test suite
-# Other targets: make smoke (tiny end-to-end run), make lint, make dry-run, make lock.
+# Other targets: make report (run, then results/report.html), make smoke (tiny end-to-end run),
+# make cluster-test (the workflow through a real loopback Slurm; root on Debian), make lint,
+# make dry-run, make lock.
 
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -14,7 +16,7 @@ export OMP_NUM_THREADS ?= 2
 SNAKEMAKE := $(BIN)/snakemake --profile profiles/local
 CONFIGS := config/config.yaml config/smoke.yaml config/paper.yaml
 
-.PHONY: run test smoke lint dry-run lock clean-results
+.PHONY: run test report smoke cluster-test lint dry-run lock clean-results
 
 $(VENV)/.installed: requirements/lock.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +31,15 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
 
+report: $(VENV)/.installed
+	$(SNAKEMAKE)
+	$(SNAKEMAKE) --report results/report.html
+
 smoke: $(VENV)/.installed
 	$(SNAKEMAKE) --configfile config/smoke.yaml
+
+cluster-test: $(VENV)/.installed
+	$(BIN)/python tools/slurm_cluster_test.py
 
 lint: $(VENV)/.installed
 	$(BIN)/snakemake --lint

@@ -6,7 +6,12 @@
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
+include: "workflow/rules/common_report.smk"
+include: "workflow/rules/report.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/energy_scale.smk"
@@ -19,3 +24,4 @@ rule all:
     default_target: True
     input:
         all_targets(),
+        report_targets(all_targets()),

@@ -85,11 +85,10 @@ def copy_workflow(workdir):
 
 
 @pytest.mark.slow
-def test_smoke_run_end_to_end_and_rerun_is_a_no_op(tmp_path):
+def test_smoke_run_end_to_end_and_rerun_is_a_no_op(smoke_run):
     """The tiny config through the real workflow, every stage: data, energy scale, training and
     evaluation of Methods 3 and 4 (one epoch), scaling law and density benchmark, every figure."""
-    workdir = copy_workflow(tmp_path / "repo")
-    snakemake("--profile", "profiles/local", "--configfile", "config/smoke.yaml", cwd=workdir)
+    workdir = smoke_run  # tests/conftest.py; tests/test_report.py builds the report from it
     out = workdir / "results" / "smoke"
     for name in ("dataset_summary.png", "dataset_elements.png"):
         assert (out / "figures" / name).stat().st_size > 10_000

@@ -73,7 +73,11 @@ rule density_figure:
         provenance=f"{DATA}/provenance.json",
     output:
         notebook=f"{NOTEBOOKS}/fig5_density.ipynb",
-        figures=figure_files("fig5_density"),
+        figures=report_figures(
+            "fig5_density",
+            caption="../report/density_figure.rst",
+            subcategory="Benchmarks (Figs. 5, 6)",
+        ),
     log:
         f"{LOGS}/fig5_density.log",
     conda:

@@ -121,7 +121,11 @@ rule energy_scale_figure:
         shift=f"{ENERGY}/matpes_shift.csv",
     output:
         notebook=f"{NOTEBOOKS}/{{figure}}.ipynb",
-        figures=[f"{FIGURES}/{{figure}}.{fmt}" for fmt in FORMATS],
+        figures=report_figures(
+            "{figure}",
+            caption="../report/energy_scale_figure.rst",
+            subcategory="Energy scale (Figs. 1, 2)",
+        ),
     log:
         f"{LOGS}/{{figure}}.log",
     wildcard_constraints:

@@ -11,7 +11,16 @@ rule dataset_summary:
         provenance=f"{DATA}/provenance.json",
     output:
         notebook=f"{NOTEBOOKS}/dataset_summary.ipynb",
-        figures=figure_files("dataset_summary") + figure_files("dataset_elements"),
+        figures=report_figures(
+            "dataset_summary",
+            caption="../report/dataset_summary.rst",
+            subcategory="Dataset",
+        )
+        + report_figures(
+            "dataset_elements",
+            caption="../report/dataset_elements.rst",
+            subcategory="Dataset",
+        ),
     log:
         f"{LOGS}/dataset_summary.log",
     conda:

@@ -60,7 +60,11 @@ rule scaling_figure:
         provenance=f"{DATA}/provenance.json",
     output:
         notebook=f"{NOTEBOOKS}/fig6_scaling_law.ipynb",
-        figures=figure_files("fig6_scaling_law"),
+        figures=report_figures(
+            "fig6_scaling_law",
+            caption="../report/scaling_figure.rst",
+            subcategory="Benchmarks (Figs. 5, 6)",
+        ),
     log:
         f"{LOGS}/fig6_scaling_law.log",
     conda:

@@ -15,6 +15,7 @@ TRANSFER_FIGURES = ["table1", "fig3a_gradients", "fig3bc_energy_mae"]
 rule transfer:
     input:
         transfer_targets(),
+        report_targets(transfer_targets()),
 
 
 rule train_method:
@@ -71,6 +72,7 @@ rule evaluate_model:
     params:
         evaluation=EVALUATION,
         functional=TRAINING["functional"],
+        device=TRAINING["device"],
         reference=lambda wildcards: EVALUATION["reference_models"].get(wildcards.model),
     script:
         "../scripts/evaluate_model.py"
@@ -102,7 +104,11 @@ rule transfer_figure:
         provenance=f"{DATA}/provenance.json",
     output:
         notebook=f"{NOTEBOOKS}/{{figure}}.ipynb",
-        figures=[f"{FIGURES}/{{figure}}.{fmt}" for fmt in FORMATS],
+        figures=report_figures(
+            "{figure}",
+            caption="../report/transfer_figure.rst",
+            subcategory="Transfer methods (Table 1, Fig. 3)",
+        ),
     log:
         f"{LOGS}/{{figure}}.log",
     wildcard_constraints:

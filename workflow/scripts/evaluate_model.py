@@ -8,7 +8,7 @@ from mlip_transfer.evaluation import evaluate_stability, static_energies
 from mlip_transfer.logs import rule_log
 from mlip_transfer.relaxation import load_model, relax_structures
 from mlip_transfer.split import read_split
-from mlip_transfer.training import evaluate_errors
+from mlip_transfer.training import evaluate_errors, resolve_device
 from mlip_transfer.transfer import PAPER_ROWS, frames_by_split
 
 
@@ -17,7 +17,11 @@ def main(smk) -> None:
     with rule_log(smk.log[0], f"evaluate {label}") as log:
         settings = smk.params.evaluation
         model_ref = smk.input.model if hasattr(smk.input, "model") else smk.params.reference
-        model = load_model(model_ref)
+        # The GPU when present (training.device: auto): static errors and relaxations on it, in
+        # this process; on the CPU, relaxations run in spawned single-thread workers.
+        device = resolve_device(smk.params.device)
+        model = load_model(model_ref, device=str(device))
+        log.info("device %s", device)
         split = read_split(smk.input.split)
         frames = frames_by_split(iter_frames(smk.input.frames), split, functional=smk.params.functional)
         errors = evaluate_errors(model, frames["test"], batch_size=settings["batch_size"])
@@ -36,7 +40,8 @@ def main(smk) -> None:
             model_path_or_name=model_ref,
             fmax=settings["relax_fmax"],
             max_steps=settings["relax_max_steps"],
-            processes=smk.threads,
+            processes=1 if device.type == "cuda" else smk.threads,
+            device=str(device),
         )
         relaxed.to_csv(smk.output.relaxed, index=False)
         finals = {m: fs[-1].to_structure() for m, fs in ordered.items()}
