@@ -19,6 +19,16 @@ from mlip_transfer.scaling import TARGETS, PowerLawFit
 TARGET_TITLES = {"energy": "energy MAE (meV/atom)", "force": "force MAE (meV/Å)"}
 
 
+def _plain_log_ticks(axis, limits) -> None:
+    """Plain numbers on a log axis (60, 80, 100, not 10^2 alone): every integer multiple within
+    a decade when the axis spans less than one, else 1, 2 and 5 per decade."""
+    low, high = sorted(limits)
+    subs = np.arange(1, 10) if high / max(low, 1e-12) < 10 else (1, 2, 5)
+    axis.set_major_locator(LogLocator(subs=subs))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def plot_scaling_law(results: pd.DataFrame, fits: Mapping, *, source: DataSource) -> Figure:
     """Fig. 6: validation MAE against training-set size in log-log, seeds as points, mean as
     markers with the seed range, and the fitted lines above the threshold.
@@ -26,7 +36,7 @@ def plot_scaling_law(results: pd.DataFrame, fits: Mapping, *, source: DataSource
     The zero point (size 0, the untrained model) cannot sit on a log axis: it is drawn as a
     dashed horizontal line.
     """
-    fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.8))
+    fig, axes = plt.subplots(1, 2, figsize=(12.5, 5.6))
     threshold = fits["threshold"]
     for ax, target in zip(axes, TARGETS, strict=True):
         column = TARGETS[target]
@@ -52,21 +62,24 @@ def plot_scaling_law(results: pd.DataFrame, fits: Mapping, *, source: DataSource
                 ax.plot(xs, line.predict(xs), "-", color=color,
                         label=f"{label(method)}: slope {line.slope:.3f}{ci}, R² {line.r2:.3f}")
         paper = fits["paper"][target]
-        ax.text(0.02, 0.02,
+        ax.text(0.01, 1.01,
                 f"paper (MP-r2SCAN, x > {fits['paper']['threshold']:,}): slopes scratch "
                 f"{paper['1_scratch']['slope']}, transfer {paper['4_refit_atomref']['slope']}; "
                 f"cross at {paper['crossover']:,}",
                 transform=ax.transAxes, fontsize=7.5, color="#444444")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        for axis in (ax.xaxis, ax.yaxis):  # plain numbers, not 5x10^2, on narrow log ranges
-            axis.set_major_locator(LogLocator(subs=(1, 2, 5)))
-            axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-            axis.set_minor_formatter(NullFormatter())
+        _plain_log_ticks(ax.yaxis, ax.get_ylim())
+        sizes = sorted(results.loc[results["size"] > 0, "size"].unique())
+        if len(sizes) <= 8:
+            ax.set_xticks(sizes, [f"{size:g}" for size in sizes])
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        else:
+            _plain_log_ticks(ax.xaxis, ax.get_xlim())
         ax.set(xlabel="training frames", ylabel=f"validation {TARGET_TITLES[target]}",
-               title=f"{'ab'[list(TARGETS).index(target)]}  {target}")
+               title=f"{'ab'[list(TARGETS).index(target)]}  {target}\n")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(frameon=False, fontsize=7.5, loc="upper right")
+        ax.legend(frameon=False, fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.13))
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     stamp_source(fig, source)
     return fig
