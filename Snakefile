@@ -11,6 +11,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/energy_scale.smk"
 include: "workflow/rules/transfer.smk"
+include: "workflow/rules/elements.smk"
 
 
 rule all:
