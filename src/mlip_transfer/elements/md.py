@@ -22,12 +22,13 @@ from ase import Atoms, units
 from ase.calculators.calculator import Calculator, all_changes
 from ase.constraints import FixCom
 from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.md.velocitydistribution import Stationary
 from matscipy.neighbours import neighbour_list
 from tqdm.auto import tqdm
 
 from mlip_transfer.elements.dimenet import DimeNetPP, energy_and_forces
 from mlip_transfer.elements.graph import build_graph, collate
+from mlip_transfer.elements.sampling import thermalize
 from mlip_transfer.errors import ConfigError, DataError
 
 logger = logging.getLogger("mlip_transfer.elements.md")
@@ -127,7 +128,7 @@ def run_nvt(
     atoms = atoms.copy()
     atoms.calc = calculator
     rng = np.random.default_rng(seed)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=settings.temperature, rng=rng)
+    thermalize(atoms, settings.temperature, rng=rng)
     Stationary(atoms)
     atoms.set_constraint(FixCom())
     dynamics = Langevin(

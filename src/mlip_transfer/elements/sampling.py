@@ -18,7 +18,7 @@ import numpy as np
 from ase import units
 from ase.constraints import FixCom
 from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.md.velocitydistribution import Stationary
 from tqdm.auto import tqdm
 
 from mlip_transfer.dataset import Frame
@@ -26,6 +26,19 @@ from mlip_transfer.elements.stillinger_weber import check_element, diamond_cell,
 from mlip_transfer.errors import ConfigError
 
 logger = logging.getLogger("mlip_transfer.elements.sampling")
+
+try:  # ASE >= 3.29; MaxwellBoltzmannDistribution is its deprecated wrapper (same draws)
+    from ase.md.velocitydistribution import thermalize_momenta as _thermalize
+except ImportError:  # pragma: no cover - older ASE
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+
+    def _thermalize(atoms, temperature_K, *, rng=None):
+        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
+
+
+def thermalize(atoms: object, temperature: float, *, rng: np.random.Generator) -> None:
+    """Maxwell-Boltzmann momenta at ``temperature`` (K) drawn from ``rng``."""
+    _thermalize(atoms, temperature, rng=rng)
 FUNCTIONAL = "stillinger-weber"
 SETS = ("pool", "test")
 
@@ -99,7 +112,7 @@ def sample_frames(
         rng = np.random.default_rng(set_seed(seed, element, temperature, set_name, trajectory))
         atoms = diamond_cell(element, repeats=settings.cell_repeats)
         atoms.calc = sw_calculator(element)
-        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+        thermalize(atoms, temperature, rng=rng)
         Stationary(atoms)
         # The centre of mass stays put through a constraint (ASE's recommended NVT setup).
         atoms.set_constraint(FixCom())
