@@ -94,6 +94,15 @@ def test_sw_ground_state_is_minus_two_epsilon_per_atom_at_the_reference_lattice_
         assert atoms.get_potential_energy() / len(atoms) > -2 * SW_PARAMETERS[element]["epsilon"] + 1e-3
 
 
+def test_faster_sw_neighbourhood_gives_matscipys_numbers():
+    atoms = _rattled("Si", repeats=1, amount=0.2)
+    stock = atoms.copy()
+    atoms.calc = sw_calculator("Si")
+    stock.calc = sw_calculator("Si", fast=False)
+    assert atoms.get_potential_energy() == stock.get_potential_energy()
+    np.testing.assert_array_equal(atoms.get_forces(), stock.get_forces())
+
+
 def test_sw_parameters_are_the_studys():
     si, ge = SW_PARAMETERS["Si"], SW_PARAMETERS["Ge"]
     assert (si["epsilon"], si["sigma"], si["lambda1"]) == (2.1683, 2.0951, 21.0)

@@ -93,7 +93,7 @@ def plot_stability(summary: Mapping[str, Any], *, source: DataSource) -> Figure:
     """Stable and unstable NVT runs per method, unstable ones split by reason."""
     table = pd.DataFrame(summary["stability"]).set_index("method")
     settings = summary["stability_settings"]
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = plt.subplots(figsize=(8, 4))
     methods = [m for m in ("scratch", "transfer") if m in table.index]
     x = np.arange(len(methods))
     bottom = np.zeros(len(methods))
@@ -108,7 +108,7 @@ def plot_stability(summary: Mapping[str, Any], *, source: DataSource) -> Figure:
     ax.set_xticks(x, [METHOD_LABELS[m] for m in methods])
     ax.set_ylabel("NVT runs")
     ax.set_ylim(0, max(bottom.max() * 1.2, 1))
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(
         f"MD stability: {settings['runs']} runs of {settings['duration_ps']:g} ps per method at "
         f"{settings['temperature']:g} K,\nmodels trained on {settings['train_size']} Ge frames "
