@@ -124,6 +124,7 @@ def evaluated_temperatures(wildcards):
 
 
 def stability_runs():
-    """Run ids per seed's model: each method's runs dealt round-robin over the seeds."""
+    """Run ids per seed's model: each method's runs dealt round-robin over the seeds (one MD
+    job per method and seed, so paper-scale runs spread over the cluster)."""
     runs = list(range(EL_STABILITY["runs"]))
     return {seed: runs[k :: len(EL_SEEDS)] for k, seed in enumerate(EL_SEEDS)}

@@ -152,18 +152,16 @@ rule elements_tables:
 
 rule md_stability:
     input:
-        models=expand(
-            f"{EL_MODELS}/Ge/{{{{method}}}}/n{EL_STABILITY['train_size']}_s{{seed}}/model.pt",
-            seed=EL_SEEDS,
-        ),
+        model=f"{EL_MODELS}/Ge/{{method}}/n{EL_STABILITY['train_size']}_s{{seed}}/model.pt",
         frames=f"{EL_DATA}/Ge/frames.jsonl.gz",
     output:
-        runs=f"{EL_MD}/{{method}}.json",
-        frames=f"{EL_MD}/{{method}}.npz",
+        runs=f"{EL_MD}/{{method}}_s{{seed}}.json",
+        frames=f"{EL_MD}/{{method}}_s{{seed}}.npz",
     log:
-        f"{LOGS}/elements/md_stability_{{method}}.log",
+        f"{LOGS}/elements/md_stability_{{method}}_s{{seed}}.log",
     wildcard_constraints:
         method="scratch|transfer",
+        seed="[0-9]+",
     conda:
         "../../envs/elements.yaml"
     threads: ELEMENTS["threads"]
@@ -173,8 +171,7 @@ rule md_stability:
         runtime=1440,
     params:
         data_dir=lambda wildcards, input: Path(input.frames).parent,
-        seeds=EL_SEEDS,
-        run_ids=stability_runs(),
+        run_ids=lambda wildcards: stability_runs()[int(wildcards.seed)],
         md=EL_STABILITY,
         repeats=ELEMENTS["sampling"]["cell_repeats"],
     script:
@@ -206,8 +203,12 @@ rule sw_reference_md:
 
 rule elements_stability_structure:
     input:
-        runs=expand(f"{EL_MD}/{{method}}.json", method=EL_METHODS),
-        frames=expand(f"{EL_MD}/{{method}}.npz", method=EL_METHODS),
+        runs=expand(
+            f"{EL_MD}/{{method}}_s{{seed}}.json", method=EL_METHODS, seed=EL_SEEDS
+        ),
+        frames=expand(
+            f"{EL_MD}/{{method}}_s{{seed}}.npz", method=EL_METHODS, seed=EL_SEEDS
+        ),
         reference_runs=f"{EL_MD}/stillinger_weber.json",
         reference_frames=f"{EL_MD}/stillinger_weber.npz",
     output:

@@ -14,7 +14,9 @@ with rule_log(smk.log[0], "elements_stability_structure") as log:
     table = X.stability_table(records)
     table.to_csv(smk.output.stability, index=False)
     reference = json.loads(Path(smk.input.reference_runs).read_text())["runs"]
-    frames = {Path(path).stem: [path] for path in smk.input.frames}
+    frames = {}
+    for path in smk.input.frames:  # <method>_s<seed>.npz: pool the seeds of each method
+        frames.setdefault(Path(path).stem.rsplit("_s", 1)[0], []).append(path)
     curves, distances = structure(
         frames=frames,
         reference=smk.input.reference_frames,

@@ -1,4 +1,4 @@
-"""NVT stability runs with the Ge models of one method trained on few samples (one per seed)."""
+"""NVT stability runs with one Ge model trained on few samples (one method, one seed)."""
 
 import torch
 
@@ -6,14 +6,11 @@ from mlip_transfer.elements.jobs import stability
 from mlip_transfer.logs import rule_log
 
 smk = snakemake  # noqa: F821
-method = smk.wildcards.method
-with rule_log(smk.log[0], f"md_stability {method}") as log:
+method, seed = smk.wildcards.method, int(smk.wildcards.seed)
+with rule_log(smk.log[0], f"md_stability {method} seed={seed}") as log:
     torch.set_num_threads(smk.threads)
     records = stability(
-        models={
-            seed: (path, smk.params.run_ids[seed])
-            for seed, path in zip(smk.params.seeds, smk.input.models)
-        },
+        models={seed: (smk.input.model, smk.params.run_ids)},
         data=smk.params.data_dir,
         out_json=smk.output.runs,
         out_frames=smk.output.frames,
