@@ -18,6 +18,7 @@ include: "workflow/rules/energy_scale.smk"
 include: "workflow/rules/transfer.smk"
 include: "workflow/rules/scaling.smk"
 include: "workflow/rules/density.smk"
+include: "workflow/rules/elements.smk"
 
 
 rule all:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 import yaml
 
@@ -38,6 +39,9 @@ def test_dry_run_resolves_the_whole_dag(config):
     result = snakemake("-n", "--forceall", "--configfile", str(config.relative_to(REPO)))
     out = result.stdout + result.stderr
     assert "dataset_summary" in out and "split_dataset" in out
+    # The Si -> Ge stage is part of `all` in every configuration.
+    for rule in ("sw_frames", "pretrain_si", "train_ge", "md_stability", "elements_figure"):
+        assert rule in out
     source = yaml.safe_load(config.read_text())["data"]["source"]
     if source == "mp":
         assert "download_mp_r2scan" in out and "fetch_mp_thermo" in out
@@ -110,6 +114,26 @@ def test_smoke_run_end_to_end_and_rerun_is_a_no_op(smoke_run):
     assert (out / "logs" / "parse_dataset.log").read_text().strip()
     check_transfer_outputs(out)
     check_benchmark_outputs(out)
+    # The Si -> Ge stage (8-atom cells, 2 training steps): data, both methods, the four figures.
+    elements = out / "elements"
+    assert json.loads((elements / "data" / "Ge" / "provenance.json").read_text())["name"] == "stillinger-weber"
+    assert json.loads((elements / "data" / "Si" / "summary.json").read_text())["ground_state"]["ok"]
+    table = (elements / "results" / "data_efficiency.md").read_text()
+    assert "SYNTHETIC Stillinger-Weber" in table and "Scaled down from the paper" in table
+    efficiency = pd.read_csv(elements / "results" / "data_efficiency.csv")
+    assert set(efficiency["method"]) == {"scratch", "transfer"}
+    assert (efficiency["force_mae_mev_per_a_mean"] > 0).all()
+    temperature = pd.read_csv(elements / "results" / "temperature.csv")
+    assert set(temperature["temperature"]) == {1200.0, 2100.0}
+    summary = json.loads((elements / "results" / "stability_structure.json").read_text())
+    assert {row["method"] for row in summary["stability"]} == {"scratch", "transfer"}
+    assert summary["structure"]["stillinger-weber"]["frames"] > 0
+    transfer = json.loads((elements / "models" / "Ge" / "transfer" / "n2_s0" / "summary.json").read_text())
+    assert "copied" in transfer["start"]["embedding"]
+    for figure in ("elements_data_efficiency", "elements_temperature", "elements_stability", "elements_structure"):
+        assert (out / "figures" / f"{figure}.png").stat().st_size > 10_000
+        executed = nbformat.read(out / "notebooks" / f"{figure}.ipynb", as_version=4)
+        assert not any(o.get("output_type") == "error" for cell in executed.cells for o in cell.get("outputs", []))
     rerun = snakemake("--profile", "profiles/local", "--configfile", "config/smoke.yaml", cwd=workdir)
     assert "Nothing to be done" in rerun.stdout + rerun.stderr
 

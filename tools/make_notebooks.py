@@ -540,6 +540,125 @@ fig"""
 ]
 
 BENCHMARK_NOTEBOOKS = {"fig5_density": FIG5, "fig6_scaling_law": FIG6}
+# --- Si -> Ge transfer with DimeNet++ (the sibling study) ------------------------------------
+# Inputs come from <output>/elements/results/ (written by the elements rules); the provenance
+# from the Ge dataset folder.
+
+ELEMENTS_DIRS = {"data_dir": "results/elements/data/Ge", "results_dir": "results/elements/results"}
+
+
+def _elements_setup(imports: str) -> object:
+    return new_code_cell(
+        PREAMBLE
+        + imports
+        + """
+data_dir, results_dir, figure_dir = Path(data_dir), Path(results_dir), Path(figure_dir)
+formats = [fmt for fmt in formats.split(",") if fmt]
+source = DataSource.read(data_dir)
+provenance = json.loads((data_dir / "provenance.json").read_text())
+summary = json.loads((results_dir / "stability_structure.json").read_text())
+display(Markdown(f"**{source.banner}.** {source.description}\\n\\n*Caveat:* {source.caveat}\\n\\n*Scale:* {summary['scale']}"))"""
+    )
+
+
+ELEMENTS_DATA_EFFICIENCY = [
+    _intro(
+        "Si → Ge: data efficiency",
+        "Ge DimeNet++ models trained on 1 to 195 Stillinger-Weber frames, from random weights "
+        "(scratch) or from the model pre-trained on Si (transfer: all weights fine-tuned, the Si "
+        "species embedding copied into Ge's). Test force and energy MAE on held-out trajectories "
+        "at the training temperature; points are means over seeds, bars span min to max. The "
+        "study: transfer beats scratch most with little data (transfer with 10 samples beats "
+        "scratch with 50).",
+    ),
+    _parameters(ELEMENTS_DIRS),
+    _elements_setup("from mlip_transfer.plots.elements import plot_data_efficiency\n"),
+    new_code_cell(
+        """table = pd.read_csv(results_dir / "data_efficiency.csv")
+fig = plot_data_efficiency(table, source=source, note=summary["scale"])
+save_figure(fig, figure_dir / "elements_data_efficiency", formats, dpi=dpi)
+fig"""
+    ),
+    new_markdown_cell("## The table (mean ± standard deviation over seeds)"),
+    new_code_cell('display(Markdown((results_dir / "data_efficiency.md").read_text()))'),
+    new_markdown_cell("## Transfer gain per size (scratch MAE / transfer MAE, means over seeds)"),
+    new_code_cell(
+        """wide = table.pivot(index="size", columns="method", values=["force_mae_mev_per_a_mean", "energy_mae_mev_per_atom_mean"])
+pd.DataFrame({
+    "force: scratch / transfer": wide["force_mae_mev_per_a_mean"]["scratch"] / wide["force_mae_mev_per_a_mean"]["transfer"],
+    "energy: scratch / transfer": wide["energy_mae_mev_per_atom_mean"]["scratch"] / wide["energy_mae_mev_per_atom_mean"]["transfer"],
+}).round(2)"""
+    ),
+]
+
+ELEMENTS_TEMPERATURE = [
+    _intro(
+        "Si → Ge: temperature transferability",
+        "Models trained on Ge frames at one temperature, tested on held-out Stillinger-Weber "
+        "frames from 300 K (crystal) to 3300 K (liquid). The study finds transfer ahead across "
+        "the whole range.",
+    ),
+    _parameters(ELEMENTS_DIRS),
+    _elements_setup("from mlip_transfer.plots.elements import plot_temperature\n"),
+    new_code_cell(
+        """table = pd.read_csv(results_dir / "temperature.csv")
+train_temperature = float(summary["train_temperature"])
+fig = plot_temperature(table, source=source, train_temperature=train_temperature, note=summary["scale"])
+save_figure(fig, figure_dir / "elements_temperature", formats, dpi=dpi)
+fig"""
+    ),
+    new_markdown_cell("## Force MAE (meV/Å) per test temperature, mean over seeds"),
+    new_code_cell(
+        """table.pivot_table(index="temperature", columns=["method", "size"], values="force_mae_mev_per_a_mean").round(1)"""
+    ),
+]
+
+ELEMENTS_STABILITY = [
+    _intro(
+        "Si → Ge: MD stability",
+        "Langevin NVT runs with the Ge models trained on few frames. A run is unstable when its "
+        "energy or forces stop being finite, two atoms come closer than the threshold, or the "
+        "kinetic temperature runs away. The study (100 runs of 100 ps at 1200 K, 10 training "
+        "samples): transfer 100/100 stable, scratch 35/100.",
+    ),
+    _parameters(ELEMENTS_DIRS),
+    _elements_setup("from mlip_transfer.plots.elements import plot_stability\n"),
+    new_code_cell(
+        """fig = plot_stability(summary, source=source)
+save_figure(fig, figure_dir / "elements_stability", formats, dpi=dpi)
+fig"""
+    ),
+    new_code_cell(
+        """display(pd.DataFrame(summary["stability"]).set_index("method"))
+print(f"Stillinger-Weber reference: {summary['reference_runs_stable']}/{summary['reference_runs']} runs stable")"""
+    ),
+]
+
+ELEMENTS_STRUCTURE = [
+    _intro(
+        "Si → Ge: structure (RDF and ADF)",
+        "Radial and bond-angle distributions of the stable runs of each method, against the "
+        "same runs with the Stillinger-Weber potential itself; ∫|Δ| is the integrated absolute "
+        "difference from the reference. The study reports a negative transfer effect here: "
+        "RDF/ADF further from the reference with transfer, despite lower force errors.",
+    ),
+    _parameters(ELEMENTS_DIRS),
+    _elements_setup("from mlip_transfer.plots.elements import plot_structure\n"),
+    new_code_cell(
+        """curves = pd.read_csv(results_dir / "structure_curves.csv")
+fig = plot_structure(curves, summary, source=source)
+save_figure(fig, figure_dir / "elements_structure", formats, dpi=dpi)
+fig"""
+    ),
+    new_code_cell('pd.DataFrame(summary["structure"]).T'),
+]
+
+ELEMENTS_NOTEBOOKS = {
+    "elements_data_efficiency": ELEMENTS_DATA_EFFICIENCY,
+    "elements_temperature": ELEMENTS_TEMPERATURE,
+    "elements_stability": ELEMENTS_STABILITY,
+    "elements_structure": ELEMENTS_STRUCTURE,
+}
 
 
 def write(name: str, cells: list) -> None:
@@ -555,5 +674,6 @@ def write(name: str, cells: list) -> None:
 
 if __name__ == "__main__":
     write("dataset_summary", DATASET_SUMMARY)
-    for name, cells in {**ENERGY_SCALE_NOTEBOOKS, **TRANSFER_NOTEBOOKS, **BENCHMARK_NOTEBOOKS}.items():
+    notebooks = {**ENERGY_SCALE_NOTEBOOKS, **TRANSFER_NOTEBOOKS, **BENCHMARK_NOTEBOOKS, **ELEMENTS_NOTEBOOKS}
+    for name, cells in notebooks.items():
         write(name, cells)

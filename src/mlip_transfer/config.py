@@ -27,6 +27,35 @@ def check_config(config: dict[str, Any]) -> None:
         raise ConfigError(
             "filters.max_energy_below_relaxed must be smaller than filters.max_energy_above_relaxed"
         )
+    if "elements" in config:
+        check_elements_config(config["elements"])
+
+
+def check_elements_config(elements: dict[str, Any]) -> None:
+    """Cross-field checks of the Si -> Ge stage (``elements:``)."""
+    sizes = elements["data_efficiency"]["sizes"]
+    if max(sizes) > elements["pool_size"]:
+        raise ConfigError(
+            f"elements.data_efficiency.sizes go up to {max(sizes)} but elements.pool_size is "
+            f"{elements['pool_size']}: the pool must hold the largest training set"
+        )
+    extra = sorted(set(elements["temperature"]["sizes"]) - set(sizes))
+    if extra:
+        raise ConfigError(
+            f"elements.temperature.sizes {extra} are not in elements.data_efficiency.sizes "
+            "(the temperature test reuses those models)"
+        )
+    if elements["stability"]["train_size"] not in sizes:
+        raise ConfigError(
+            f"elements.stability.train_size {elements['stability']['train_size']} is not in "
+            "elements.data_efficiency.sizes (the MD runs reuse those models)"
+        )
+    if len(elements["pretrain_temperatures"]) > elements["pretrain_pool_size"]:
+        raise ConfigError("elements.pretrain_pool_size must give each pretrain temperature a frame")
+    for stage in ("pretrain", "finetune"):
+        training = elements[stage]
+        if training["final_learning_rate"] > training["learning_rate"]:
+            raise ConfigError(f"elements.{stage}.final_learning_rate exceeds its learning_rate")
 
 
 def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> dict[str, Any]:

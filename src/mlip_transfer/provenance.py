@@ -19,17 +19,23 @@ class DataSource:
         is_dft: Whether the labels are DFT calculations. Surrogate labels are not, and outputs
             computed from them must never be read as the paper's numbers.
         caveat: What a reader must keep in mind when reading results made from this data.
+        labels: What made the labels, for the banner of non-DFT data (default: the surrogate
+            CHGNet labels of the cross-functional study).
     """
 
     name: str
     description: str
     is_dft: bool
     caveat: str = ""
+    labels: str = ""
 
     @property
     def banner(self) -> str:
         """One line for figure footers and notebook headers."""
-        kind = "DFT labels" if self.is_dft else "SURROGATE labels from pretrained CHGNet, not DFT"
+        if self.is_dft:
+            kind = "DFT labels"
+        else:
+            kind = self.labels or "SURROGATE labels from pretrained CHGNet, not DFT"
         return f"Data: {self.name} ({kind})"
 
     def write(self, folder: str | Path, **extra: object) -> Path:
@@ -41,7 +47,9 @@ class DataSource:
     @classmethod
     def read(cls, folder: str | Path) -> DataSource:
         record = json.loads((Path(folder) / PROVENANCE_FILE).read_text())
-        return cls(**{key: record[key] for key in ("name", "description", "is_dft", "caveat")})
+        fields = {key: record[key] for key in ("name", "description", "is_dft", "caveat")}
+        # Files written before ``labels`` existed lack it.
+        return cls(**fields, labels=record.get("labels", ""))
 
 
 SURROGATE_DEFAULT = DataSource(
@@ -70,4 +78,22 @@ EXTXYZ = DataSource(
     is_dft=True,
     caveat="Labels are whatever the user's files hold.",
 )
-SOURCES = {source.name: source for source in (SURROGATE_DEFAULT, MP_R2SCAN, EXTXYZ)}
+STILLINGER_WEBER = DataSource(
+    name="stillinger-weber",
+    description=(
+        "Synthetic reference of the cross-element study: diamond Si and Ge in periodic cells, "
+        "sampled by Langevin NVT molecular dynamics with the Stillinger-Weber potential "
+        "(matscipy), Si parameters of Stillinger & Weber 1985, Ge of Ding & Andersen 1986."
+    ),
+    is_dft=False,
+    labels="SYNTHETIC Stillinger-Weber reference, not DFT",
+    caveat=(
+        "Energies and forces are those of an empirical potential, as in the study's SW "
+        "experiments; they say how well a model learns a known potential, not how well it "
+        "describes real Si or Ge."
+    ),
+)
+SOURCES = {
+    source.name: source
+    for source in (SURROGATE_DEFAULT, MP_R2SCAN, EXTXYZ, STILLINGER_WEBER)
+}

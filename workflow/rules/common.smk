@@ -43,6 +43,7 @@ def all_targets():
         ],
         *transfer_targets(),
         *benchmark_targets(),
+        *elements_targets(),
     ]
 
 
@@ -54,6 +55,20 @@ def benchmark_targets():
         *[
             path
             for figure in ["fig5_density", "fig6_scaling_law"]
+            for path in [f"{NOTEBOOKS}/{figure}.ipynb", *figure_files(figure)]
+        ],
+    ]
+
+
+def elements_targets():
+    """The Si -> Ge stage (`snakemake elements`): tables, machine-readable results, figures."""
+    results = f"{OUT}/elements/results"
+    return [
+        f"{results}/data_efficiency.md",
+        f"{results}/stability_structure.json",
+        *[
+            path
+            for figure in ELEMENT_FIGURES
             for path in [f"{NOTEBOOKS}/{figure}.ipynb", *figure_files(figure)]
         ],
     ]
@@ -119,3 +134,36 @@ def density_reference():
     if DENSITY["structures"] == "mp_api":
         return DENSITY["mp_structures"]
     return DENSITY["experimental_csv"]
+
+
+# Si -> Ge stage (constants in elements.smk).
+def set_sizes(wildcards):
+    """Frames to sample per temperature for one element and set."""
+    if wildcards.set == "test":
+        temperatures = [EL_TRAIN_T] if wildcards.element == "Si" else EL_TEST_T
+        return {float(t): ELEMENTS["test_size"] for t in temperatures}
+    if wildcards.element == "Ge":
+        return {float(EL_TRAIN_T): ELEMENTS["pool_size"]}
+    temperatures = ELEMENTS["pretrain_temperatures"]
+    share, extra = divmod(ELEMENTS["pretrain_pool_size"], len(temperatures))
+    return {float(t): share + (k < extra) for k, t in enumerate(temperatures)}
+
+
+def source_model(wildcards):
+    if wildcards.method == "transfer":
+        return {"source": f"{EL_MODELS}/Si/pretrained/model.pt"}
+    return {}
+
+
+def evaluated_temperatures(wildcards):
+    """Every test temperature for the temperature-test sizes, else the training one."""
+    if int(wildcards.size) in ELEMENTS["temperature"]["sizes"]:
+        return EL_TEST_T
+    return [EL_TRAIN_T]
+
+
+def stability_runs():
+    """Run ids per seed's model: each method's runs dealt round-robin over the seeds (one MD
+    job per method and seed, so paper-scale runs spread over the cluster)."""
+    runs = list(range(EL_STABILITY["runs"]))
+    return {seed: runs[k :: len(EL_SEEDS)] for k, seed in enumerate(EL_SEEDS)}

@@ -1,0 +1,363 @@
+"""Force-matching training of DimeNet++ models, the energy shift, and test errors.
+
+* Loss: mean squared error over force components (force matching only, as the study).
+* Optimiser: Adam, learning rate cosine-decayed from ``learning_rate`` to ``final_learning_rate``
+  over ``steps`` updates. Training length is a number of updates rather than epochs, so that a
+  1-sample and a 195-sample model get the same optimisation budget.
+* Batches: frames are visited in a fresh seeded permutation per pass over the data, so the
+  batch of every step is fixed by (seed, step) and a resumed run continues identically.
+* Energy shift: after training, the per-element constant that makes the mean training energy
+  right (least squares of ``E_ref - E_model`` over the element counts), because force matching
+  leaves the energy's constant undetermined.
+* Checkpoints every ``checkpoint_every`` steps (model, optimiser, step, history); a rerun with
+  the same settings resumes from the newest, one with other settings stops with ConfigError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from ase.data import atomic_numbers
+from tqdm.auto import tqdm
+
+from mlip_transfer.dataset import Frame
+from mlip_transfer.elements.dimenet import (
+    DimeNetPP,
+    DimeNetSettings,
+    copy_species_embedding,
+    energy_and_forces,
+    load_model,
+)
+from mlip_transfer.elements.graph import PeriodicGraph, build_graph, collate
+from mlip_transfer.errors import ConfigError, DataError
+
+logger = logging.getLogger("mlip_transfer.elements.training")
+METHODS = ("scratch", "transfer")
+CHECKPOINT = "checkpoint.pt"
+TRAIN_ERROR_FRAMES = 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainSettings:
+    """One training run.
+
+    Attributes:
+        steps: Optimiser updates.
+        batch_size: Frames per update (capped at the number of training frames).
+        learning_rate, final_learning_rate: Cosine schedule from the first to the second.
+        seed: Seeds the batches (and, for scratch models, the initial weights).
+        checkpoint_every: Steps between checkpoints (0: only at the end).
+        device: ``cpu``, ``cuda``, ``cuda:0`` or ``auto``.
+    """
+
+    steps: int
+    batch_size: int = 4
+    learning_rate: float = 1e-3
+    final_learning_rate: float = 1e-5
+    seed: int = 0
+    checkpoint_every: int = 50
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ConfigError(f"steps and batch_size must be >= 1, got {self.steps}, {self.batch_size}")
+        if not 0 < self.final_learning_rate <= self.learning_rate:
+            raise ConfigError(
+                "need 0 < final_learning_rate <= learning_rate, got "
+                f"{self.final_learning_rate}, {self.learning_rate}"
+            )
+        if self.checkpoint_every < 0:
+            raise ConfigError("checkpoint_every must be >= 0")
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def frame_graph(frame: Frame, *, cutoff: float) -> PeriodicGraph:
+    """The periodic graph of a canonical frame."""
+    numbers = [atomic_numbers[symbol] for symbol in frame.species]
+    positions = np.asarray(frame.frac_coords) @ np.asarray(frame.lattice)
+    return build_graph(
+        numbers=numbers, positions=positions, cell=frame.lattice, cutoff=cutoff, name=frame.frame_id
+    )
+
+
+def frame_graphs(frames: Sequence[Frame], *, cutoff: float, progress: bool = False) -> list[PeriodicGraph]:
+    return [
+        frame_graph(frame, cutoff=cutoff)
+        for frame in tqdm(frames, desc="graphs", unit="frame", disable=not progress, leave=False)
+    ]
+
+
+def new_model(settings: DimeNetSettings, *, seed: int) -> DimeNetPP:
+    """A randomly initialised model (seeded)."""
+    torch.manual_seed(seed)
+    return DimeNetPP(settings=settings)
+
+
+def start_model(
+    method: str,
+    *,
+    settings: DimeNetSettings,
+    seed: int,
+    source_model: str | Path | None = None,
+    source_element: str = "Si",
+    target_element: str = "Ge",
+) -> tuple[DimeNetPP, dict[str, Any]]:
+    """The starting model of a target-element training.
+
+    ``scratch``: random weights (seeded). ``transfer``: every weight of the source model, the
+    source element's species embedding copied into the target element's row (so the target
+    never starts from an untrained embedding); the energy shift is refitted after training.
+    """
+    if method not in METHODS:
+        raise ConfigError(f"method must be one of {METHODS}, got {method!r}")
+    if method == "scratch":
+        return new_model(settings, seed=seed), {"method": method, "seed": seed}
+    if source_model is None:
+        raise ConfigError("method 'transfer' needs a source model file")
+    model, info = load_model(source_model)
+    if asdict(model.settings) != asdict(settings):
+        raise ConfigError(
+            f"source model {source_model} has architecture {asdict(model.settings)}, the config "
+            f"asks for {asdict(settings)}"
+        )
+    z_source, z_target = atomic_numbers[source_element], atomic_numbers[target_element]
+    copy_species_embedding(model, source=z_source, target=z_target)
+    return model, {
+        "method": method,
+        "seed": seed,
+        "source_model": str(source_model),
+        "source_info": info,
+        "embedding": f"row {z_source} ({source_element}) copied into row {z_target} ({target_element})",
+    }
+
+
+def _force_targets(frames: Sequence[Frame], dtype: torch.dtype) -> list[torch.Tensor]:
+    return [torch.as_tensor(np.asarray(f.forces), dtype=dtype) for f in frames]
+
+
+def _batch_indices(step: int, n: int, batch_size: int, seed: int) -> np.ndarray:
+    """Frames of update ``step``: consecutive slots of per-pass seeded permutations."""
+    slots = np.arange(step * batch_size, (step + 1) * batch_size)
+    passes = slots // n
+    out = np.empty(len(slots), dtype=np.int64)
+    for p in np.unique(passes):
+        order = np.random.default_rng([seed, int(p)]).permutation(n)
+        out[passes == p] = order[slots[passes == p] % n]
+    return np.unique(out)
+
+
+def cosine_lr(step: int, settings: TrainSettings) -> float:
+    lr0, lr1 = settings.learning_rate, settings.final_learning_rate
+    return lr1 + 0.5 * (lr0 - lr1) * (1 + math.cos(math.pi * step / settings.steps))
+
+
+def _signature(settings: TrainSettings, frames: Sequence[Frame], model: DimeNetPP) -> str:
+    text = json.dumps(
+        {
+            "settings": asdict(settings),
+            "frames": [f.frame_id for f in frames],
+            "model": asdict(model.settings),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train_force_matching(
+    *,
+    model: DimeNetPP,
+    frames: Sequence[Frame],
+    settings: TrainSettings,
+    out_dir: str | Path,
+    label: str = "model",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train ``model`` in place on the frames' forces, then fit its energy shift.
+
+    Writes ``history.csv`` (step, loss, force RMSE of the batch, learning rate, wall time) and
+    ``checkpoint.pt`` in ``out_dir``; returns a summary (steps, wall time, resumed step, shift,
+    errors on up to :data:`TRAIN_ERROR_FRAMES` training frames).
+
+    Raises:
+        DataError: No frames, or a frame without forces.
+        ConfigError: A checkpoint in ``out_dir`` was written with other settings or frames.
+        FloatingPointError: The loss became NaN or infinite.
+    """
+    frames = list(frames)
+    if not frames:
+        raise DataError("no training frames")
+    for frame in frames:
+        if frame.forces is None:
+            raise DataError("training frame has no forces", record=frame.frame_id, field="forces")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(settings.device)
+    dtype = next(model.parameters()).dtype
+    model.to(device)
+    graphs = frame_graphs(frames, cutoff=model.cutoff, progress=progress)
+    targets = _force_targets(frames, dtype)
+    batch_size = min(settings.batch_size, len(frames))
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+    signature = _signature(settings, frames, model)
+    history: list[dict[str, float]] = []
+    start_step, resumed = 0, None
+    checkpoint = out_dir / CHECKPOINT
+    if checkpoint.exists():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        if state.get("signature") != signature:
+            raise ConfigError(
+                f"{checkpoint} was written with other settings or frames; delete it to start over"
+            )
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_step, history, resumed = state["step"], state["history"], state["step"]
+        logger.info("%s: resuming from step %d of %d", label, start_step, settings.steps)
+
+    def save(step: int) -> None:
+        _atomic_save(
+            {
+                "signature": signature,
+                "step": step,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "history": history,
+            },
+            checkpoint,
+        )
+
+    wall_start = time.perf_counter()
+    model.train()
+    bar = tqdm(
+        range(start_step, settings.steps), desc=label, unit="step", disable=not progress,
+        mininterval=5,
+    )
+    for step in bar:
+        lr = cosine_lr(step, settings)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        chosen = _batch_indices(step, len(frames), batch_size, settings.seed)
+        batch = collate([graphs[k] for k in chosen], dtype=dtype).to(device)
+        target = torch.cat([targets[k] for k in chosen]).to(device)
+        _, forces = energy_and_forces(model, batch, create_graph=True)
+        loss = torch.mean((forces - target) ** 2)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{label}: loss is {loss.item()} at step {step}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        history.append(
+            {
+                "step": step + 1,
+                "loss": float(loss.detach()),
+                "batch_force_rmse": float(loss.detach().sqrt()),
+                "lr": lr,
+                "wall_s": time.perf_counter() - wall_start,
+            }
+        )
+        if settings.checkpoint_every and (step + 1) % settings.checkpoint_every == 0:
+            save(step + 1)
+    bar.close()
+    save(settings.steps)
+    pd.DataFrame(history).to_csv(out_dir / "history.csv", index=False)
+    model.eval()
+    shift = fit_energy_shift(model, graphs, frames)
+    # Training errors on at most TRAIN_ERROR_FRAMES frames: forces of all 195 cost as much as
+    # a third of the training itself on 2 CPU cores.
+    shown = sorted(np.random.default_rng(settings.seed).permutation(len(frames))[:TRAIN_ERROR_FRAMES])
+    errors = evaluate(model, [frames[k] for k in shown], graphs=[graphs[k] for k in shown])
+    return {
+        "label": label,
+        "frames": len(frames),
+        "steps": settings.steps,
+        "batch_size": batch_size,
+        "resumed_from_step": resumed,
+        "wall_s": time.perf_counter() - wall_start,
+        "energy_shift_per_atom": shift,
+        "train_errors": errors,
+        "settings": asdict(settings),
+    }
+
+
+def _predict(
+    model: DimeNetPP, graphs: Sequence[PeriodicGraph], *, batch_size: int = 4, forces: bool = True
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Energies (eV) and, optionally, forces (eV/Å) of each graph."""
+    device = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    energies, all_forces = [], []
+    for start in range(0, len(graphs), batch_size):
+        chunk = graphs[start : start + batch_size]
+        batch = collate(chunk, dtype=dtype).to(device)
+        if forces:
+            energy, force = energy_and_forces(model, batch)
+            split = np.cumsum([g.n_atoms for g in chunk])[:-1]
+            all_forces.extend(np.split(force.detach().cpu().numpy(), split))
+        else:
+            with torch.no_grad():
+                energy = model(batch)
+        energies.extend(energy.detach().cpu().numpy().tolist())
+    return np.asarray(energies), all_forces
+
+
+def fit_energy_shift(
+    model: DimeNetPP, graphs: Sequence[PeriodicGraph], frames: Sequence[Frame]
+) -> dict[str, float]:
+    """Set the per-element energy shift to the least-squares fit of the training energies."""
+    with torch.no_grad():
+        model.energy_shift.zero_()
+    predicted, _ = _predict(model, graphs, forces=False)
+    reference = np.array([f.energy for f in frames], dtype=float)
+    elements = sorted({el for f in frames for el in f.species})
+    counts = np.array([[f.species.count(el) for el in elements] for f in frames], dtype=float)
+    shift, *_ = np.linalg.lstsq(counts, reference - predicted, rcond=None)
+    with torch.no_grad():
+        for element, value in zip(elements, shift):
+            model.energy_shift[atomic_numbers[element]] = float(value)
+    return {element: float(value) for element, value in zip(elements, shift)}
+
+
+def evaluate(
+    model: DimeNetPP,
+    frames: Sequence[Frame],
+    *,
+    graphs: Sequence[PeriodicGraph] | None = None,
+    batch_size: int = 4,
+) -> dict[str, float]:
+    """Force MAE and RMSE (meV/Å, over components) and energy MAE (meV/atom) on ``frames``."""
+    if not frames:
+        raise DataError("no frames to evaluate")
+    graphs = frame_graphs(frames, cutoff=model.cutoff) if graphs is None else graphs
+    model.eval()
+    energies, forces = _predict(model, graphs, batch_size=batch_size)
+    force_error = np.concatenate([(p - np.asarray(f.forces)).ravel() for p, f in zip(forces, frames)])
+    energy_error = np.array([(e - f.energy) / f.n_atoms for e, f in zip(energies, frames)])
+    return {
+        "n_frames": len(frames),
+        "force_mae_mev_per_a": float(np.mean(np.abs(force_error)) * 1000),
+        "force_rmse_mev_per_a": float(np.sqrt(np.mean(force_error**2)) * 1000),
+        "energy_mae_mev_per_atom": float(np.mean(np.abs(energy_error)) * 1000),
+        "finite": bool(np.all(np.isfinite(force_error)) and np.all(np.isfinite(energy_error))),
+    }

@@ -1,0 +1,23 @@
+"""Pre-train the source DimeNet++ on the Si pool."""
+
+from pathlib import Path
+
+import torch
+
+from mlip_transfer.elements.jobs import pretrain
+from mlip_transfer.logs import rule_log
+
+smk = snakemake  # noqa: F821
+with rule_log(smk.log[0], "pretrain_si") as log:
+    torch.set_num_threads(smk.threads)
+    settings = smk.params.elements
+    summary = pretrain(
+        data=Path(smk.input.frames).parent,
+        out_dir=Path(smk.output.model).parent,
+        model_settings=settings["model"],
+        training=settings["pretrain"],
+        seed=settings["seed"],
+        device=settings["device"],
+        test_temperature=settings["train_temperature"],
+    )
+    log.info("pretrained: %s", {k: summary[k] for k in ("frames", "steps", "wall_s", "test")})

@@ -1,0 +1,16 @@
+"""Merge one element's sampled sets into its canonical dataset with provenance."""
+
+from pathlib import Path
+
+from mlip_transfer.elements.jobs import assemble_dataset
+from mlip_transfer.logs import rule_log
+
+smk = snakemake  # noqa: F821
+with rule_log(smk.log[0], f"sw_dataset {smk.wildcards.element}") as log:
+    summary = assemble_dataset(
+        parts=list(smk.input.parts),
+        folder=Path(smk.output.frames).parent,
+        element=smk.wildcards.element,
+        sampling=smk.params.sampling,
+    )
+    log.info("%s", summary)

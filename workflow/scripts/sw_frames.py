@@ -1,0 +1,16 @@
+"""Sample Stillinger-Weber reference frames of one element and set, at each of its temperatures."""
+
+from mlip_transfer.elements.jobs import sample_set
+from mlip_transfer.logs import rule_log
+
+smk = snakemake  # noqa: F821
+with rule_log(smk.log[0], f"sw_frames {smk.wildcards.element} {smk.wildcards.set}") as log:
+    count = sample_set(
+        out=smk.output[0],
+        element=smk.wildcards.element,
+        set_name=smk.wildcards.set,
+        sizes=smk.params.sizes,
+        sampling=smk.params.sampling,
+        seed=smk.params.seed,
+    )
+    log.info("%d frames written to %s", count, smk.output[0])

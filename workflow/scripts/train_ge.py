@@ -1,0 +1,27 @@
+"""Train one Ge DimeNet++ (scratch or transfer from Si) on a seeded subset of the pool."""
+
+from pathlib import Path
+
+import torch
+
+from mlip_transfer.elements.jobs import train_target
+from mlip_transfer.logs import rule_log
+
+smk = snakemake  # noqa: F821
+w = smk.wildcards
+with rule_log(smk.log[0], f"train_ge {w.method} n={w.size} seed={w.seed}") as log:
+    torch.set_num_threads(smk.threads)
+    settings = smk.params.elements
+    summary = train_target(
+        data=Path(smk.input.frames).parent,
+        out_dir=Path(smk.output.model).parent,
+        method=w.method,
+        size=int(w.size),
+        seed=int(w.seed),
+        model_settings=settings["model"],
+        training=settings["finetune"],
+        device=settings["device"],
+        test_temperatures=smk.params.test_temperatures,
+        source_model=smk.input.get("source"),
+    )
+    log.info("trained in %.1f s; test errors: %s", summary["wall_s"], summary["test"])
