@@ -114,7 +114,9 @@ def test_every_caption_renders_for_every_config_and_names_its_data(config_path):
             html = publish_parts(text, writer="html", settings_overrides={"report_level": 2})["body"]
             assert "system-message" not in html, f"{caption.name} ({figure}): {html}"
             assert config["output_dir"] in html, caption.name
-            if caption.name != "provenance.rst":
+            if caption.name == "elements_figure.rst":  # its own synthetic data, whatever the source
+                assert "SYNTHETIC Stillinger-Weber" in html, html
+            elif caption.name != "provenance.rst":
                 assert ("not DFT" in html) is surrogate, f"{caption.name}: {html}"
 
 
@@ -137,7 +139,8 @@ def test_report_holds_every_figure_with_caption_the_notebooks_and_provenance(smo
         assert name in results, f"{name} is not in the report"
         caption = results[name]["caption"]
         assert "Drawn by the notebook" in caption, name
-        assert "not DFT" in caption and "results/smoke" in caption, name
+        data = "SYNTHETIC Stillinger-Weber" if name.startswith("elements_") else "not DFT"
+        assert data in caption and "results/smoke" in caption, name
         assert results[name]["data_uri"].startswith("data:image/png;"), name  # embedded, not linked
     assert not [name for name in results if name.endswith(".pdf")]  # one copy of each figure
 
