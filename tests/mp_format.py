@@ -60,3 +60,31 @@ def write_thermo_docs(path: Path, materials: pd.DataFrame) -> None:
             }
         )
     path.write_text(json.dumps({"meta": {"source": "tests/mp_format.py"}, "data": docs}))
+
+
+class Response:
+    """The part of a ``requests`` response the MP API clients read."""
+
+    def __init__(self, status_code: int, body: object) -> None:
+        self.status_code = status_code
+        self._body = body
+        self.text = json.dumps(body)
+
+    def json(self) -> object:
+        return self._body
+
+
+class ReplaySession:
+    """Answers GET requests from recorded exchanges (a fixtures JSON with an ``exchanges``
+    list); an unrecorded request fails the test."""
+
+    def __init__(self, path: Path) -> None:
+        self.exchanges = json.loads(Path(path).read_text())["exchanges"]
+        self.calls: list[dict] = []
+
+    def get(self, url, *, params=None, headers=None, timeout=None):
+        self.calls.append({"url": url, "params": dict(params), "headers": dict(headers)})
+        for exchange in self.exchanges:
+            if exchange["url"] == url and exchange["params"] == params:
+                return Response(exchange["status_code"], exchange["body"])
+        raise AssertionError(f"unrecorded request {url} {params}")

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from pymatgen.core import Structure
 
+import mp_format
 from mlip_transfer.density import (
     density_summary,
     density_table,
@@ -122,23 +123,8 @@ def test_density_table_and_summary_count_failures():
         density_table(relaxed_rows(reference.tail(3), 1.0), reference, model="m")
 
 
-class _Response:
-    def __init__(self, status_code, body):
-        self.status_code, self._body, self.text = status_code, body, json.dumps(body)
-
-    def json(self):
-        return self._body
-
-
-class ReplaySession:
-    def __init__(self):
-        self.exchanges = json.loads(RESPONSES.read_text())["exchanges"]
-
-    def get(self, url, *, params=None, headers=None, timeout=None):
-        for exchange in self.exchanges:
-            if exchange["url"] == url and exchange["params"] == params:
-                return _Response(exchange["status_code"], exchange["body"])
-        raise AssertionError(f"unrecorded request {url} {params}")
+def ReplaySession() -> mp_format.ReplaySession:
+    return mp_format.ReplaySession(RESPONSES)
 
 
 def test_mp_path_picks_icsd_polymorph_and_records_missing(tmp_path, caplog):
@@ -163,7 +149,7 @@ def test_mp_path_errors(tmp_path, monkeypatch):
 
     class Denied:
         def get(self, url, **kwargs):
-            return _Response(403, {"detail": "invalid key"})
+            return mp_format.Response(403, {"detail": "invalid key"})
 
     with pytest.raises(MPAPIError, match="403"):
         fetch_mp_structures(["Cu"], api_key="bad", session=Denied())

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from ase import units
 
+import mp_format
 from mlip_transfer.errors import ConfigError, DataError
 from mlip_transfer.filters import ParseReport
 from mlip_transfer.loaders import (
@@ -287,29 +288,8 @@ def test_extxyz_truncated_file(tmp_path):
 # --- Materials Project thermo API (recorded responses) ----------------------------------------
 
 
-class _Response:
-    def __init__(self, status_code: int, body: object) -> None:
-        self.status_code = status_code
-        self._body = body
-        self.text = json.dumps(body)
-
-    def json(self) -> object:
-        return self._body
-
-
-class ReplaySession:
-    """Answers GET requests from recorded exchanges; unknown requests fail the test."""
-
-    def __init__(self, path: Path = RESPONSES) -> None:
-        self.exchanges = json.loads(path.read_text())["exchanges"]
-        self.calls: list[dict] = []
-
-    def get(self, url, *, params=None, headers=None, timeout=None):
-        self.calls.append({"url": url, "params": dict(params), "headers": dict(headers)})
-        for exchange in self.exchanges:
-            if exchange["url"] == url and exchange["params"] == params:
-                return _Response(exchange["status_code"], exchange["body"])
-        raise AssertionError(f"unrecorded request {url} {params}")
+def ReplaySession(path: Path = RESPONSES) -> mp_format.ReplaySession:
+    return mp_format.ReplaySession(path)
 
 
 MATERIAL_IDS = [
@@ -350,7 +330,7 @@ def test_fetch_thermo_docs_batches_material_ids():
             ids = params["material_ids"].split(",")
             self.batches.append(ids)
             docs = [{"material_id": m, "thermo_type": t} for m in ids for t in ("GGA_GGA+U",)]
-            return _Response(200, {"data": docs, "meta": {"total_doc": len(docs)}})
+            return mp_format.Response(200, {"data": docs, "meta": {"total_doc": len(docs)}})
 
     session = Generated()
     docs = fetch_thermo_docs(material_ids=MATERIAL_IDS, api_key="k", session=session, batch_size=3)
@@ -365,7 +345,7 @@ def test_fetch_thermo_docs_errors(monkeypatch):
 
     class Denied:
         def get(self, url, **kwargs):
-            return _Response(401, {"detail": "Invalid API key"})
+            return mp_format.Response(401, {"detail": "Invalid API key"})
 
     monkeypatch.setenv("MP_API_KEY", "from-env")
     with pytest.raises(MPAPIError, match="401.*Invalid API key"):
@@ -434,7 +414,7 @@ def test_fetch_thermo_for_trajectory_file_adds_elemental_docs(tmp_path):
             else:
                 assert (params["nelements_min"], params["nelements_max"]) == (1, 1)
                 page = [d for d in docs if len(d["composition"]) == 1]
-            return _Response(200, {"data": page, "meta": {"total_doc": len(page)}})
+            return mp_format.Response(200, {"data": page, "meta": {"total_doc": len(page)}})
 
     assert read_material_ids(R2SCAN) == ["mp-149", "mp-22862", "mp-1138"]
     session = Generated()

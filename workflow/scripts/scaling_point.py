@@ -12,7 +12,7 @@ from mlip_transfer.logs import rule_log
 from mlip_transfer.scaling import epochs_for_size
 from mlip_transfer.split import read_split
 from mlip_transfer.training import build_model, evaluate_errors, train
-from mlip_transfer.transfer import frames_by_split, seeded_subset
+from mlip_transfer.transfer import frames_by_split, optimizer_settings, seeded_subset
 
 smk = snakemake  # noqa: F821
 method, size, seed = smk.wildcards.method, int(smk.wildcards.size), int(smk.wildcards.seed)
@@ -49,12 +49,7 @@ with rule_log(smk.log[0], f"scaling {method} n={size} seed={seed}") as log:
             method=method,
             out_dir=out_dir,
             epochs=epochs,
-            batch_size=settings["batch_size"],
-            learning_rate=settings["learning_rate"],
-            final_learning_rate=settings["final_learning_rate"],
-            loss_ratios=tuple(settings["loss_ratios"]),
-            criterion=settings["criterion"],
-            device=settings["device"],
+            **optimizer_settings(settings),
             seed=seed,
             gradient_layers=None,
             info=info,

@@ -9,7 +9,7 @@ from mlip_transfer.dataset import iter_frames
 from mlip_transfer.logs import rule_log
 from mlip_transfer.split import read_split
 from mlip_transfer.training import build_model, train
-from mlip_transfer.transfer import frames_by_split
+from mlip_transfer.transfer import frames_by_split, optimizer_settings
 
 smk = snakemake  # noqa: F821
 with rule_log(smk.log[0], f"train {smk.wildcards.method}") as log:
@@ -38,12 +38,7 @@ with rule_log(smk.log[0], f"train {smk.wildcards.method}") as log:
         method=smk.wildcards.method,
         out_dir=out_dir,
         epochs=settings["epochs"],
-        batch_size=settings["batch_size"],
-        learning_rate=settings["learning_rate"],
-        final_learning_rate=settings["final_learning_rate"],
-        loss_ratios=tuple(settings["loss_ratios"]),
-        criterion=settings["criterion"],
-        device=settings["device"],
+        **optimizer_settings(settings),
         seed=settings["seed"],
         info=info,
     )
