@@ -9,6 +9,7 @@ import pytest
 from mlip_transfer.errors import ConfigError, DataError
 from mlip_transfer.scaling import (
     collect_results,
+    crossover_meaning,
     crossover_size,
     data_efficiency,
     epochs_for_size,
@@ -89,6 +90,43 @@ def test_crossover_and_data_efficiency():
     assert 0 not in efficiency.index  # the zero point has no data-efficiency factor
     assert bool(efficiency.loc[10000, "extrapolated"]) is False
     assert bool(efficiency.loc[100, "extrapolated"]) is False
+    assert efficiency["defined"].all()
+
+
+def test_flat_scratch_line_gives_no_data_efficiency_and_a_crossover_that_says_so():
+    # The default run's case: Scratch barely learns (slope ~0, here slightly rising), Transfer
+    # falls. Reading the rising line backwards would claim Scratch needs < 1e-6 frames.
+    sizes = [25, 50, 100, 200]
+    table = collect_results(
+        power_law_rows("1_scratch", 0.004, 300.0, sizes, [0, 1])
+        + power_law_rows("4_refit_atomref", -0.05, 330.0, sizes, [0, 1])
+    )
+    scratch = fit_power_law(table, method="1_scratch", target="energy", threshold=25)
+    transfer = fit_power_law(table, method="4_refit_atomref", target="energy", threshold=25)
+    efficiency = data_efficiency(table, scratch_fit=scratch, transfer_method="4_refit_atomref",
+                                 target="energy")
+    assert not efficiency["defined"].any()
+    assert efficiency["factor"].isna().all() and efficiency["scratch_size_needed"].isna().all()
+    noisy = collect_results(
+        power_law_rows("1_scratch", -0.05, 300.0, sizes, [0]) + power_law_rows("1_scratch", 0.03, 300.0, sizes, [1])
+        + power_law_rows("4_refit_atomref", -0.05, 330.0, sizes, [0, 1])
+    )
+    falling_on_average = fit_power_law(noisy, method="1_scratch", target="energy", threshold=25)
+    assert falling_on_average.slope < 0 < falling_on_average.slope_ci_high
+    assert not data_efficiency(noisy, scratch_fit=falling_on_average,
+                               transfer_method="4_refit_atomref", target="energy")["defined"].any()
+    meaning = crossover_meaning(scratch, transfer, fitted_sizes=sizes)
+    assert "never catches up" in meaning and "outside the fitted sizes" in meaning
+    steep = crossover_meaning(
+        fit_power_law(results(), method="1_scratch", target="energy", threshold=100),
+        fit_power_law(results(), method="4_refit_atomref", target="energy", threshold=100),
+        fitted_sizes=[100, 10000],
+    )
+    assert steep.startswith("Scratch's steeper line catches up") and "inside the fitted sizes" in steep
+    assert crossover_meaning(None, transfer, fitted_sizes=sizes).startswith("no crossover")
+    summary = summarize(table, scratch_method="1_scratch", transfer_methods=["4_refit_atomref"],
+                        threshold=25)
+    assert "never catches up" in summary["targets"]["energy"]["crossover_meaning"]["4_refit_atomref"]
 
 
 def test_summary_holds_every_target_and_paper_numbers():

@@ -492,11 +492,14 @@ pd.DataFrame(rows).round(4)"""
         "## Crossover and data efficiency\n\nThe crossover is where the fitted lines meet (the "
         "paper: 719,996 frames for energy, 317,475 for force). The factor at N is how many "
         "frames Scratch needs, on its fitted line, to reach the error Transfer has with N, "
-        "divided by N; `extrapolated` marks sizes outside those Scratch was trained on."
+        "divided by N; `extrapolated` marks sizes outside those Scratch was trained on, and "
+        "`defined` is False where Scratch's fitted line does not fall with N (no size of "
+        "Scratch then matches Transfer, so no factor is given)."
     ),
     new_code_cell(
         """for target, entry in fits["targets"].items():
-    display(Markdown(f"**{target}**: crossover {entry.get('crossover')}"))
+    for method, meaning in entry.get("crossover_meaning", {}).items():
+        display(Markdown(f"**{target}**, {method}: {meaning}."))
     for method, rows in entry.get("data_efficiency", {}).items():
         display(pd.DataFrame(rows).round(2))"""
     ),

@@ -137,6 +137,29 @@ def crossover_size(a: PowerLawFit | None, b: PowerLawFit | None) -> float | None
     return float(10 ** ((b.intercept - a.intercept) / (a.slope - b.slope)))
 
 
+def crossover_meaning(
+    scratch: PowerLawFit | None, transfer: PowerLawFit | None, *, fitted_sizes: Sequence[float]
+) -> str:
+    """One sentence on what the crossover of the two fitted lines means for this run.
+
+    The paper's crossover is where Scratch, whose line is steeper, catches up with Transfer.
+    Lines also meet when Scratch's is the flatter one; then Scratch never catches up at larger
+    N, and the meeting point only says where Scratch would have been better, usually far below
+    the sizes trained on. Both cases say whether the point lies inside the fitted sizes.
+    """
+    size = crossover_size(scratch, transfer)
+    if size is None:
+        return "no crossover: a fit is missing (fewer than two sizes above the threshold) or the lines are parallel"
+    lo, hi = (min(fitted_sizes), max(fitted_sizes)) if len(fitted_sizes) else (math.nan, math.nan)
+    where = "inside the fitted sizes" if lo <= size <= hi else f"outside the fitted sizes {lo:g}-{hi:g}, an extrapolation"
+    if scratch.slope < transfer.slope:
+        return f"Scratch's steeper line catches up with Transfer at N = {size:.3g} ({where})"
+    return (
+        f"the lines meet at N = {size:.3g} ({where}), but Scratch's line (slope {scratch.slope:.3f}) "
+        f"is not steeper than Transfer's ({transfer.slope:.3f}): Scratch never catches up at larger N"
+    )
+
+
 def data_efficiency(
     results: pd.DataFrame,
     *,
@@ -148,13 +171,18 @@ def data_efficiency(
 
     Transfer's error at N is its mean measured MAE over seeds; Scratch's size is read off its
     fitted line (an extrapolation where it lies outside the sizes Scratch was trained on, which
-    the ``extrapolated`` column says).
+    the ``extrapolated`` column says). A Scratch line that does not fall with N gives no size:
+    ``scratch_size_needed`` and ``factor`` are then NaN and ``defined`` is False, since reading
+    a flat or rising line backwards would claim Scratch needs *fewer* frames. The same holds
+    when the seeds' 95 % slope interval reaches zero: any size, however large, is then as
+    consistent with the data as the point estimate.
     """
     column = TARGETS[target]
     rows = results[(results["method"] == transfer_method) & (results["size"] > 0)]
     table = rows.groupby("size")[column].mean().reset_index(name="transfer_mae")
-    if scratch_fit is None or table.empty:
-        return table.assign(scratch_size_needed=np.nan, factor=np.nan, extrapolated=True)
+    falls = scratch_fit is not None and scratch_fit.slope < 0 and not scratch_fit.slope_ci_high >= 0
+    if table.empty or not falls:
+        return table.assign(scratch_size_needed=np.nan, factor=np.nan, extrapolated=True, defined=False)
     sizes = results.loc[results["method"] != transfer_method, "size"]
     lo, hi = (sizes.min(), sizes.max()) if len(sizes) else (np.nan, np.nan)
     needed = np.array([scratch_fit.size_for(m) for m in table["transfer_mae"]])
@@ -162,6 +190,7 @@ def data_efficiency(
         scratch_size_needed=needed,
         factor=needed / table["size"].to_numpy(float),
         extrapolated=(needed < lo) | (needed > hi),
+        defined=True,
     )
 
 
@@ -198,6 +227,10 @@ def summarize(
             )
             entry.setdefault("crossover", {})[method] = crossover_size(
                 fits.get(scratch_method), fits[method]
+            )
+            fitted = sorted(results.loc[results["size"] >= threshold, "size"].unique())
+            entry.setdefault("crossover_meaning", {})[method] = crossover_meaning(
+                fits.get(scratch_method), fits[method], fitted_sizes=fitted
             )
             entry.setdefault("data_efficiency", {})[method] = efficiency.to_dict(orient="records")
         summary["targets"][target] = entry

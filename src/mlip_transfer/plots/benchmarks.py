@@ -67,6 +67,9 @@ def plot_scaling_law(results: pd.DataFrame, fits: Mapping, *, source: DataSource
                 f"{paper['1_scratch']['slope']}, transfer {paper['4_refit_atomref']['slope']}; "
                 f"cross at {paper['crossover']:,}",
                 transform=ax.transAxes, fontsize=7.5, color="#444444")
+        for method, meaning in entry.get("crossover_meaning", {}).items():
+            # An empty handle puts the sentence in the legend, below the axes, clear of the data.
+            ax.plot([], [], " ", label=f"crossover with {label(method)}: {_short_crossover(meaning)}")
         ax.set_xscale("log")
         ax.set_yscale("log")
         _plain_log_ticks(ax.yaxis, ax.get_ylim())
@@ -83,6 +86,15 @@ def plot_scaling_law(results: pd.DataFrame, fits: Mapping, *, source: DataSource
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     stamp_source(fig, source)
     return fig
+
+
+def _short_crossover(meaning: str) -> str:
+    """The figure's few words for a :func:`~mlip_transfer.scaling.crossover_meaning` sentence."""
+    if meaning.startswith("no crossover"):
+        return "no crossover"
+    size = meaning.split("N = ", 1)[1].split(" ", 1)[0]
+    verdict = "Scratch never catches up" if "never catches up" in meaning else "Scratch catches up"
+    return f"lines meet at {size}; {verdict}"
 
 
 def plot_density(table: pd.DataFrame, summary: pd.DataFrame, *, source: DataSource,
