@@ -149,14 +149,19 @@ def crossover_meaning(
     """
     size = crossover_size(scratch, transfer)
     if size is None:
-        return "no crossover: a fit is missing (fewer than two sizes above the threshold) or the lines are parallel"
+        return ("no crossover: a fit is missing (fewer than two sizes above the threshold) "
+                "or the lines are parallel")
     lo, hi = (min(fitted_sizes), max(fitted_sizes)) if len(fitted_sizes) else (math.nan, math.nan)
-    where = "inside the fitted sizes" if lo <= size <= hi else f"outside the fitted sizes {lo:g}-{hi:g}, an extrapolation"
+    if lo <= size <= hi:
+        where = "inside the fitted sizes"
+    else:
+        where = f"outside the fitted sizes {lo:g}-{hi:g}, an extrapolation"
     if scratch.slope < transfer.slope:
         return f"Scratch's steeper line catches up with Transfer at N = {size:.3g} ({where})"
     return (
-        f"the lines meet at N = {size:.3g} ({where}), but Scratch's line (slope {scratch.slope:.3f}) "
-        f"is not steeper than Transfer's ({transfer.slope:.3f}): Scratch never catches up at larger N"
+        f"the lines meet at N = {size:.3g} ({where}), but Scratch's line "
+        f"(slope {scratch.slope:.3f}) is not steeper than Transfer's ({transfer.slope:.3f}): "
+        "Scratch never catches up at larger N"
     )
 
 
