@@ -39,7 +39,6 @@ def job_times(lines: list[str]) -> list[dict]:
     stamp: datetime | None = None
     pending_rule: str | None = None
     for line in lines:
-        line = line.rstrip("\n")
         if match := TIMESTAMP.match(line):
             stamp = _parse_time(match.group(1))
         elif match := JOB_START.match(line):

@@ -137,6 +137,11 @@ def crossover_size(a: PowerLawFit | None, b: PowerLawFit | None) -> float | None
     return float(10 ** ((b.intercept - a.intercept) / (a.slope - b.slope)))
 
 
+def scratch_catches_up(scratch: PowerLawFit, transfer: PowerLawFit) -> bool:
+    """Whether Scratch's line is the steeper one, so that it reaches Transfer at larger N."""
+    return scratch.slope < transfer.slope
+
+
 def crossover_meaning(
     scratch: PowerLawFit | None, transfer: PowerLawFit | None, *, fitted_sizes: Sequence[float]
 ) -> str:
@@ -156,7 +161,7 @@ def crossover_meaning(
         where = "inside the fitted sizes"
     else:
         where = f"outside the fitted sizes {lo:g}-{hi:g}, an extrapolation"
-    if scratch.slope < transfer.slope:
+    if scratch_catches_up(scratch, transfer):
         return f"Scratch's steeper line catches up with Transfer at N = {size:.3g} ({where})"
     return (
         f"the lines meet at N = {size:.3g} ({where}), but Scratch's line "
@@ -185,6 +190,7 @@ def data_efficiency(
     column = TARGETS[target]
     rows = results[(results["method"] == transfer_method) & (results["size"] > 0)]
     table = rows.groupby("size")[column].mean().reset_index(name="transfer_mae")
+    # `not ci_high >= 0` also admits a NaN interval (one seed): then the slope alone decides.
     falls = scratch_fit is not None and scratch_fit.slope < 0 and not scratch_fit.slope_ci_high >= 0
     if table.empty or not falls:
         return table.assign(scratch_size_needed=np.nan, factor=np.nan, extrapolated=True, defined=False)
@@ -216,7 +222,9 @@ def summarize(
     threshold: int,
 ) -> dict:
     """Fits, crossovers and data-efficiency factors of every target (JSON-serialisable)."""
-    summary: dict = {"threshold": threshold, "targets": {}, "paper": PAPER_SCALING}
+    summary: dict = {"threshold": threshold, "scratch_method": scratch_method, "targets": {},
+                     "paper": PAPER_SCALING}
+    fitted = sorted(results.loc[results["size"] >= threshold, "size"].unique())
     for target in TARGETS:
         fits = {
             method: fit_power_law(results, method=method, target=target, threshold=threshold)
@@ -233,7 +241,6 @@ def summarize(
             entry.setdefault("crossover", {})[method] = crossover_size(
                 fits.get(scratch_method), fits[method]
             )
-            fitted = sorted(results.loc[results["size"] >= threshold, "size"].unique())
             entry.setdefault("crossover_meaning", {})[method] = crossover_meaning(
                 fits.get(scratch_method), fits[method], fitted_sizes=fitted
             )

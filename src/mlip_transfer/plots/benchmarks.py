@@ -14,7 +14,7 @@ from mlip_transfer.density import RATIO_RANGE
 from mlip_transfer.plots.style import stamp_source
 from mlip_transfer.plots.transfer import METHOD_COLORS, label
 from mlip_transfer.provenance import DataSource
-from mlip_transfer.scaling import TARGETS, PowerLawFit
+from mlip_transfer.scaling import TARGETS, PowerLawFit, scratch_catches_up
 
 TARGET_TITLES = {"energy": "energy MAE (meV/atom)", "force": "force MAE (meV/Å)"}
 
@@ -67,9 +67,16 @@ def plot_scaling_law(results: pd.DataFrame, fits: Mapping, *, source: DataSource
                 f"{paper['1_scratch']['slope']}, transfer {paper['4_refit_atomref']['slope']}; "
                 f"cross at {paper['crossover']:,}",
                 transform=ax.transAxes, fontsize=7.5, color="#444444")
-        for method, meaning in entry.get("crossover_meaning", {}).items():
-            # An empty handle puts the sentence in the legend, below the axes, clear of the data.
-            ax.plot([], [], " ", label=f"crossover with {label(method)}: {_short_crossover(meaning)}")
+        scratch_fit = entry["fits"].get(fits.get("scratch_method", "1_scratch"))
+        for method, size in entry.get("crossover", {}).items():
+            transfer_fit = entry["fits"].get(method)
+            if size is None or not scratch_fit or not transfer_fit:
+                words = "no crossover"
+            else:
+                catches = scratch_catches_up(PowerLawFit(**scratch_fit), PowerLawFit(**transfer_fit))
+                words = f"lines meet at {size:.3g}; Scratch {'catches' if catches else 'never catches'} up"
+            # An empty handle puts the words in the legend, below the axes, clear of the data.
+            ax.plot([], [], " ", label=f"crossover with {label(method)}: {words}")
         ax.set_xscale("log")
         ax.set_yscale("log")
         _plain_log_ticks(ax.yaxis, ax.get_ylim())
@@ -86,15 +93,6 @@ def plot_scaling_law(results: pd.DataFrame, fits: Mapping, *, source: DataSource
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     stamp_source(fig, source)
     return fig
-
-
-def _short_crossover(meaning: str) -> str:
-    """The figure's few words for a :func:`~mlip_transfer.scaling.crossover_meaning` sentence."""
-    if meaning.startswith("no crossover"):
-        return "no crossover"
-    size = meaning.split("N = ", 1)[1].split(" ", 1)[0]
-    verdict = "Scratch never catches up" if "never catches up" in meaning else "Scratch catches up"
-    return f"lines meet at {size}; {verdict}"
 
 
 def plot_density(table: pd.DataFrame, summary: pd.DataFrame, *, source: DataSource,
