@@ -2,7 +2,7 @@
 
 Stock path: ``chgnet.data.dataset.StructureData`` (a structure is converted to a graph the first
 time it is accessed, then kept by its ``functools.cache``) + ``DataLoader`` + ``Trainer.train``.
-Project path: ``mlip_transfer.training.train`` (graphs converted once by a ``GraphCache`` and
+Project path: ``mlip_transfer.transfer.training.train`` (graphs converted once by a ``GraphCache`` and
 shared across epochs, methods and, through an on-disk cache, across processes).
 
 Settings are the same for both: the pretrained CHGNet v0.3.0 with its AtomRef frozen (Method 3),
@@ -45,7 +45,7 @@ def select_frames(dataset: Path, n_train: int, n_val: int, seed: int):
     """A seeded sample of r2SCAN frames of the dataset, split into train and validation."""
     import numpy as np
 
-    from mlip_transfer.dataset import FRAMES_FILE, iter_frames
+    from mlip_transfer.data.dataset import FRAMES_FILE, iter_frames
 
     frames = [f for f in iter_frames(dataset / FRAMES_FILE) if f.functional == "r2scan"]
     if len(frames) < n_train + n_val:
@@ -77,7 +77,7 @@ def worker(args: argparse.Namespace) -> dict:
         from chgnet.trainer import Trainer
         from torch.utils.data import DataLoader
 
-        from mlip_transfer.dataset import KBAR_PER_GPA_VASP_SIGN
+        from mlip_transfer.data.dataset import KBAR_PER_GPA_VASP_SIGN
 
         def data(frames):
             return StructureData(
@@ -117,7 +117,7 @@ def worker(args: argparse.Namespace) -> dict:
         trainer.train(train_loader, val_loader, save_dir=str(out), train_composition_model=False)
         extra = {"val_energy_mae_mev_per_atom": 1000 * trainer.training_history["e"]["val"][-1]}
     else:
-        from mlip_transfer.training import GraphCache, build_model, train
+        from mlip_transfer.transfer.training import GraphCache, build_model, train
 
         method = "3_frozen_gga_atomref"
         model, info = build_model(method, train_frames=train_frames, source_model=model)

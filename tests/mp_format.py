@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 from pymatgen.core import Composition
 
-from mlip_transfer.dataset import KBAR_PER_GPA_VASP_SIGN, Frame
+from mlip_transfer.data.dataset import KBAR_PER_GPA_VASP_SIGN, Frame
 
 THERMO_TYPES = {"gga": "GGA_GGA+U", "r2scan": "R2SCAN"}
 

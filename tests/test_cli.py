@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlip_transfer.cli import main
-from mlip_transfer.dataset import read_frames
+from mlip_transfer.data.dataset import read_frames
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -18,7 +18,7 @@ It has two partitions over the one node (``ci-cpu``, the default, and ``ci-gpu``
 and accounted like a real GPU request while no GPU exists (the job sees CUDA_VISIBLE_DEVICES=0,
 and torch finds no device and trains on the CPU).
 
-Used by ``tools/slurm_cluster_test.py`` and ``tests/test_cluster.py``; the project's shared notes
+Used by ``tools/slurm_cluster_test.py`` and ``tests/workflow/test_cluster.py``; the project's shared notes
 on Slurm (SLURM.md) describe what was measured on this kind of machine.
 """
 

@@ -21,7 +21,7 @@ import matplotlib
 import pandas as pd
 from IPython.display import Markdown, display
 
-from mlip_transfer.provenance import DataSource
+from mlip_transfer.core.provenance import DataSource
 from mlip_transfer.plots.style import save_figure
 """
 
@@ -41,7 +41,7 @@ DATASET_SUMMARY = [
     new_code_cell(
         PREAMBLE
         + """from mlip_transfer.plots.dataset import element_counts, plot_dataset_summary, plot_element_table
-from mlip_transfer.summary import dataset_statistics, load_dataset_tables
+from mlip_transfer.data.summary import dataset_statistics, load_dataset_tables
 
 data_dir, figure_dir = Path(data_dir), Path(figure_dir)
 formats = [fmt for fmt in formats.split(",") if fmt]
@@ -134,9 +134,9 @@ FIG1A = [
     ),
     _parameters(element_cutoff=1, functional="r2scan"),
     _setup(
-        """from mlip_transfer.dataset import FRAMES_FILE
+        """from mlip_transfer.data.dataset import FRAMES_FILE
 from mlip_transfer.plots.energy_scale import plot_element_occurrence, structure_element_counts
-from mlip_transfer.summary import frame_table
+from mlip_transfer.data.summary import frame_table
 """
     ),
     new_code_cell(

@@ -1,7 +1,7 @@
 """The workflow through a real Slurm: the cluster test of profiles/slurm.
 
     sudo .venv/bin/python tools/slurm_cluster_test.py             # the smoke config's `all`
-    sudo .venv/bin/python tools/slurm_cluster_test.py --quick     # the subset tests/test_cluster.py runs
+    sudo .venv/bin/python tools/slurm_cluster_test.py --quick     # the subset tests/workflow/test_cluster.py runs
 
 On a Debian machine where it may run as root, this
 
@@ -51,7 +51,7 @@ TRAINING_RULE = "train_method"
 ANALYSIS_RULE = "dataset_summary"
 FAILING_RULE = "deliberately_failing"
 FAILING_MESSAGE = "deliberate failure for the cluster test"
-# The subset tests/test_cluster.py runs: parse and split, one training rule (GPU), one analysis
+# The subset tests/workflow/test_cluster.py runs: parse and split, one training rule (GPU), one analysis
 # rule with its papermill notebook (CPU), the notebook's HTML (a local rule) and the failing rule.
 QUICK_TARGETS = [
     f"{OUT}/training/4_refit_atomref/model_final.pt",

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mlip_transfer.errors import ConfigError, DataError
+from mlip_transfer.core.errors import ConfigError, DataError
 
 EXAMPLES = """\
 examples:
@@ -30,9 +30,9 @@ examples:
 
 
 def _parse(args: argparse.Namespace) -> int:
-    from mlip_transfer.config import load_config
-    from mlip_transfer.filters import FilterConfig
-    from mlip_transfer.parse import parse_dataset
+    from mlip_transfer.core.config import load_config
+    from mlip_transfer.data.filters import FilterConfig
+    from mlip_transfer.data.parse import parse_dataset
 
     filters = dict(load_config(args.config)["filters"]) if args.config else {}
     if args.on_invalid:
@@ -56,9 +56,9 @@ def _parse(args: argparse.Namespace) -> int:
 
 
 def _split(args: argparse.Namespace) -> int:
-    from mlip_transfer.dataset import MATERIALS_FILE, read_materials
-    from mlip_transfer.split import split_materials, write_split
-    from mlip_transfer.summary import frame_table
+    from mlip_transfer.data.dataset import MATERIALS_FILE, read_materials
+    from mlip_transfer.data.split import split_materials, write_split
+    from mlip_transfer.data.summary import frame_table
 
     data_dir = Path(args.data_dir)
     frames = frame_table(data_dir / "frames.jsonl.gz")
@@ -74,7 +74,7 @@ def _split(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from mlip_transfer.config import load_config
+    from mlip_transfer.core.config import load_config
 
     for path in args.paths:
         load_config(path)
@@ -83,7 +83,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from mlip_transfer.registry import load_registry, verify_file
+    from mlip_transfer.core.registry import load_registry, verify_file
 
     root = Path(args.registry).resolve().parent.parent
     for entry in load_registry(args.registry).values():
@@ -97,7 +97,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    from mlip_transfer.registry import download, load_registry
+    from mlip_transfer.core.registry import download, load_registry
 
     entry = load_registry(args.registry)[args.name]
     path = download(entry, args.dest or entry.path)
@@ -121,13 +121,13 @@ def _load_chgnet(name_or_path: str):
 
 
 def _diagnose(args: argparse.Namespace) -> int:
-    from mlip_transfer.dataset import FRAMES_FILE, read_frames
-    from mlip_transfer.diagnose import diagnose
+    from mlip_transfer.data.dataset import FRAMES_FILE, read_frames
+    from mlip_transfer.energy_scale.diagnose import diagnose
 
     if args.data:
         frames = read_frames(Path(args.data) / FRAMES_FILE)
     else:
-        from mlip_transfer.loaders.extxyz import load_extxyz
+        from mlip_transfer.data.loaders.extxyz import load_extxyz
 
         functional = args.functional or "r2scan"
         frames = [frame for path in args.xyz for frame in load_extxyz(path, functional=functional)]
@@ -148,7 +148,7 @@ def _diagnose(args: argparse.Namespace) -> int:
 
 
 def _build_default(argv: Sequence[str]) -> int:
-    from mlip_transfer.surrogate import main as build_main
+    from mlip_transfer.data.surrogate import main as build_main
 
     build_main(list(argv))
     return 0

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
-from mlip_transfer.config import check_config
+from mlip_transfer.core.config import check_config
 
 min_version("9.0")
 

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from mlip_transfer.logs import rule_log
-from mlip_transfer.surrogate import BuildSettings, build_surrogate_dataset
+from mlip_transfer.core.logs import rule_log
+from mlip_transfer.data.surrogate import BuildSettings, build_surrogate_dataset
 
 
 def main(smk) -> None:

@@ -3,13 +3,13 @@
 import json
 from pathlib import Path
 
-from mlip_transfer.dataset import iter_frames, read_materials
-from mlip_transfer.evaluation import evaluate_stability, static_energies
-from mlip_transfer.logs import rule_log
-from mlip_transfer.relaxation import load_model, relax_structures
-from mlip_transfer.split import read_split
-from mlip_transfer.training import evaluate_errors, resolve_device
-from mlip_transfer.transfer import PAPER_ROWS, frames_by_split
+from mlip_transfer.data.dataset import iter_frames, read_materials
+from mlip_transfer.transfer.evaluation import evaluate_stability, static_energies
+from mlip_transfer.core.logs import rule_log
+from mlip_transfer.transfer.relaxation import load_model, relax_structures
+from mlip_transfer.data.split import read_split
+from mlip_transfer.transfer.training import evaluate_errors, resolve_device
+from mlip_transfer.transfer.frames import PAPER_ROWS, frames_by_split
 
 
 def main(smk) -> None:

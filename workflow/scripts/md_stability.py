@@ -3,7 +3,7 @@
 import torch
 
 from mlip_transfer.elements.jobs import stability
-from mlip_transfer.logs import rule_log
+from mlip_transfer.core.logs import rule_log
 
 smk = snakemake  # noqa: F821
 method, seed = smk.wildcards.method, int(smk.wildcards.seed)

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from mlip_transfer.filters import FilterConfig
-from mlip_transfer.logs import rule_log
-from mlip_transfer.parse import parse_dataset
+from mlip_transfer.data.filters import FilterConfig
+from mlip_transfer.core.logs import rule_log
+from mlip_transfer.data.parse import parse_dataset
 
 smk = snakemake  # noqa: F821
 with rule_log(smk.log[0], "parse_dataset"):

@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
-from mlip_transfer.logs import rule_log
-from mlip_transfer.report import provenance_html, provenance_record
+from mlip_transfer.core.logs import rule_log
+from mlip_transfer.core.report import provenance_html, provenance_record
 
 smk = snakemake  # noqa: F821
 with rule_log(smk.log[0], "report_provenance") as log:

@@ -3,9 +3,9 @@
 import json
 from pathlib import Path
 
-from mlip_transfer.logs import rule_log
-from mlip_transfer.provenance import DataSource
-from mlip_transfer.scaling import collect_results, summarize
+from mlip_transfer.core.logs import rule_log
+from mlip_transfer.core.provenance import DataSource
+from mlip_transfer.scaling.laws import collect_results, summarize
 
 smk = snakemake  # noqa: F821
 with rule_log(smk.log[0], "scaling_fit") as log:

@@ -3,11 +3,11 @@
 import json
 from pathlib import Path
 
-from mlip_transfer.dataset import read_materials
-from mlip_transfer.logs import rule_log
-from mlip_transfer.provenance import DataSource
-from mlip_transfer.split import split_materials, write_split
-from mlip_transfer.summary import dataset_statistics, frame_table
+from mlip_transfer.data.dataset import read_materials
+from mlip_transfer.core.logs import rule_log
+from mlip_transfer.core.provenance import DataSource
+from mlip_transfer.data.split import split_materials, write_split
+from mlip_transfer.data.summary import dataset_statistics, frame_table
 
 smk = snakemake  # noqa: F821
 with rule_log(smk.log[0], "split_dataset") as log:

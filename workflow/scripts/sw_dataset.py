@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from mlip_transfer.elements.jobs import assemble_dataset
-from mlip_transfer.logs import rule_log
+from mlip_transfer.core.logs import rule_log
 
 smk = snakemake  # noqa: F821
 with rule_log(smk.log[0], f"sw_dataset {smk.wildcards.element}") as log:

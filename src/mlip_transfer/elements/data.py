@@ -2,13 +2,13 @@
 
 A dataset folder (one per element) holds
 
-* ``frames.jsonl.gz``: canonical frames (:mod:`mlip_transfer.dataset`), functional
+* ``frames.jsonl.gz``: canonical frames (:mod:`mlip_transfer.data.dataset`), functional
   ``stillinger-weber``; ``extra`` carries element, temperature (K), set (``pool``: the training
   pool; ``test``: held-out trajectories), trajectory and time;
 * ``frames.csv``: one row per frame with those fields, for quick selection;
 * ``materials.csv``: the canonical per-material table, one row for the perfect diamond crystal
   (SW energy per atom at the reference lattice constant, formation energy 0);
-* ``provenance.json``: :data:`mlip_transfer.provenance.STILLINGER_WEBER` plus the sampling
+* ``provenance.json``: :data:`mlip_transfer.core.provenance.STILLINGER_WEBER` plus the sampling
   settings and the ground-state check.
 """
 
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlip_transfer.dataset import FRAMES_FILE, Frame, iter_frames, write_frames, write_materials
-from mlip_transfer.errors import DataError
+from mlip_transfer.data.dataset import FRAMES_FILE, Frame, iter_frames, write_frames, write_materials
+from mlip_transfer.core.errors import DataError
 
 INDEX_FILE = "frames.csv"
 INDEX_COLUMNS = ("frame_id", "element", "temperature", "set", "trajectory", "time_ps", "n_atoms")

@@ -42,7 +42,7 @@ from torch_geometric.nn.resolver import activation_resolver
 from torch_geometric.utils import scatter
 
 from mlip_transfer.elements.graph import GraphBatch
-from mlip_transfer.errors import ConfigError
+from mlip_transfer.core.errors import ConfigError
 
 N_SPECIES = 95  # rows of torch_geometric's species embedding (atomic numbers 0-94)
 

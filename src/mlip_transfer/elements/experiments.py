@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlip_transfer.errors import DataError
+from mlip_transfer.core.errors import DataError
 
 METRIC_COLUMNS = (
     "method",

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from matscipy.neighbours import neighbour_list
 
-from mlip_transfer.errors import DataError
+from mlip_transfer.core.errors import DataError
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

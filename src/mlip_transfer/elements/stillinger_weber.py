@@ -21,7 +21,7 @@ import numpy as np
 from ase import Atoms
 from ase.build import bulk
 
-from mlip_transfer.errors import ConfigError
+from mlip_transfer.core.errors import ConfigError
 
 _COMMON = {
     "a": 1.80,

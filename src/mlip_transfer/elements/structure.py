@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from matscipy.neighbours import neighbour_list
 
-from mlip_transfer.errors import DataError
+from mlip_transfer.core.errors import DataError
 
 
 def _neighbours(quantities: str, positions: np.ndarray, cell: np.ndarray, cutoff: float) -> tuple:

@@ -32,7 +32,7 @@ import torch
 from ase.data import atomic_numbers
 from tqdm.auto import tqdm
 
-from mlip_transfer.dataset import Frame
+from mlip_transfer.data.dataset import Frame
 from mlip_transfer.elements.dimenet import (
     DimeNetPP,
     DimeNetSettings,
@@ -41,7 +41,7 @@ from mlip_transfer.elements.dimenet import (
     load_model,
 )
 from mlip_transfer.elements.graph import PeriodicGraph, build_graph, collate
-from mlip_transfer.errors import ConfigError, DataError
+from mlip_transfer.core.errors import ConfigError, DataError
 
 logger = logging.getLogger("mlip_transfer.elements.training")
 METHODS = ("scratch", "transfer")

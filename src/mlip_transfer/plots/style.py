@@ -8,7 +8,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from mlip_transfer.provenance import DataSource
+from mlip_transfer.core.provenance import DataSource
 
 FUNCTIONAL_COLORS = {"gga": "#1f77b4", "r2scan": "#d62728"}
 

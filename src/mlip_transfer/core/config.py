@@ -1,0 +1,84 @@
+"""Configuration checks that a JSON schema cannot express, and loading outside Snakemake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from mlip_transfer.core.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def check_config(config: dict[str, Any]) -> None:
+    """Cross-field checks; raises ConfigError naming the key and the fix."""
+    fractions = config["split"]["fractions"]
+    if abs(sum(fractions) - 1.0) > 1e-6:
+        raise ConfigError(f"split.fractions must sum to 1, got {fractions} (sum {sum(fractions):g})")
+    data = config["data"]
+    if data["source"] == "extxyz" and not data["extxyz"]["paths"]:
+        raise ConfigError("data.source is 'extxyz' but data.extxyz.paths is empty: list your .xyz files")
+    filters = config["filters"]
+    if filters["max_energy_below_relaxed"] >= filters["max_energy_above_relaxed"]:
+        raise ConfigError(
+            "filters.max_energy_below_relaxed must be smaller than filters.max_energy_above_relaxed"
+        )
+    if "elements" in config:
+        check_elements_config(config["elements"])
+
+
+def check_elements_config(elements: dict[str, Any]) -> None:
+    """Cross-field checks of the Si -> Ge stage (``elements:``)."""
+    sizes = elements["data_efficiency"]["sizes"]
+    if max(sizes) > elements["pool_size"]:
+        raise ConfigError(
+            f"elements.data_efficiency.sizes go up to {max(sizes)} but elements.pool_size is "
+            f"{elements['pool_size']}: the pool must hold the largest training set"
+        )
+    extra = sorted(set(elements["temperature"]["sizes"]) - set(sizes))
+    if extra:
+        raise ConfigError(
+            f"elements.temperature.sizes {extra} are not in elements.data_efficiency.sizes "
+            "(the temperature test reuses those models)"
+        )
+    if elements["stability"]["train_size"] not in sizes:
+        raise ConfigError(
+            f"elements.stability.train_size {elements['stability']['train_size']} is not in "
+            "elements.data_efficiency.sizes (the MD runs reuse those models)"
+        )
+    if len(elements["pretrain_temperatures"]) > elements["pretrain_pool_size"]:
+        raise ConfigError("elements.pretrain_pool_size must give each pretrain temperature a frame")
+    for stage in ("pretrain", "finetune"):
+        training = elements[stage]
+        if training["final_learning_rate"] > training["learning_rate"]:
+            raise ConfigError(f"elements.{stage}.final_learning_rate exceeds its learning_rate")
+
+
+def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
+    """Validate against the workflow's schema and the cross-field checks (for use outside Snakemake)."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    try:
+        jsonschema.validate(config, schema)
+    except jsonschema.ValidationError as exc:
+        key = ".".join(str(part) for part in exc.absolute_path) or "(top level)"
+        raise ConfigError(f"config key {key}: {exc.message}") from exc
+    check_config(config)
+    return config
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read and validate a YAML configuration file."""
+    try:
+        config = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: expected a YAML mapping of config keys, got {type(config).__name__}")
+    try:
+        return validate_config(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc

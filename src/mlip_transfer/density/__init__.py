@@ -1,0 +1,2 @@
+"""The density stage (paper Fig. 5): relaxed densities against experiment.
+"""

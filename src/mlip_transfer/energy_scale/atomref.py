@@ -1,0 +1,459 @@
+"""Atomic reference energies (AtomRef): the paper's Eq. 2 fit and CHGNet model surgery.
+
+CHGNet predicts energy per atom as ``E_GNN + c · E_elem`` where ``c`` holds the structure's
+composition FRACTIONS (intensive AtomRef, ``chgnet.model.composition_model.AtomRef``) and
+``E_elem`` is the 1x94 weight of ``model.composition_model.fc`` (index ``Z - 1``). Eq. 2 fits
+``E_elem = (AᵀA)⁻¹AᵀE`` with ``A`` the stacked fractions and ``E`` the energies per atom.
+
+An element the data cannot determine (absent, or confounded with others by a rank-deficient
+``A``) is reported in :attr:`AtomRefFit.missing`, never set to zero: a zero weight silently
+shifts every structure containing that element by its whole reference energy (~5-20 eV/atom).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pymatgen.core import Composition, Element
+
+from mlip_transfer.core.errors import ConfigError, DataError
+
+# A composition: pymatgen Composition, formula string, {element: amount} or a list of species.
+CompositionLike = Composition | str | Mapping[str, float] | Sequence[str]
+N_ELEMENTS = 94  # CHGNet's composition vector covers H..Pu
+ZERO_WEIGHT = 1e-8  # |w| below this in a shipped/model AtomRef means "never fitted"
+# P[j, j] of the projector onto the null space of A above this: coefficient j is not identifiable.
+_NULL_TOL = 1e-9
+SHIPPED = ("MPtrj", "MP-r2SCAN")
+
+
+def _z(symbol: str) -> int:
+    return Element(symbol).Z
+
+
+def element_amounts(composition: CompositionLike, *, record: str | None = None) -> dict[str, float]:
+    """Absolute amount of each element in a composition (atoms, or formula-unit amounts).
+
+    Raises:
+        DataError: The composition cannot be parsed, is empty, or has a negative amount.
+    """
+    if not isinstance(composition, Composition | str | Mapping):
+        # A species list: count symbols directly (Composition arithmetic is slow at scale).
+        amounts = dict(Counter(str(symbol) for symbol in composition))
+        for symbol in amounts:
+            if not Element.is_valid_symbol(symbol):
+                raise DataError(f"unknown element {symbol!r}", record=record, field="species")
+    else:
+        try:
+            comp = composition if isinstance(composition, Composition) else Composition(composition)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise DataError(f"cannot parse composition {composition!r} ({exc})", record=record) from exc
+        amounts = {}
+        for specie, amount in comp.items():  # Species such as Fe2+ fold into their element
+            symbol = getattr(specie, "symbol", str(specie))
+            amounts[symbol] = amounts.get(symbol, 0.0) + float(amount)
+        amounts = {el: value for el, value in amounts.items() if value != 0}
+    if not amounts or any(value < 0 for value in amounts.values()):
+        raise DataError(f"composition {composition!r} is empty or negative", record=record)
+    return amounts
+
+
+def _records(n: int, records: Sequence[str] | None) -> list[str]:
+    if records is None:
+        return [f"index {i}" for i in range(n)]
+    if len(records) != n:
+        raise DataError(f"{len(records)} record ids for {n} compositions")
+    return [str(r) for r in records]
+
+
+def composition_matrix(
+    compositions: Iterable[CompositionLike],
+    elements: Sequence[str] | None = None,
+    *,
+    records: Sequence[str] | None = None,
+) -> tuple[np.ndarray, list[str]]:
+    """Rows of composition fractions (intensive, each row sums to 1), one per structure.
+
+    Args:
+        compositions: Compositions (pymatgen, formula, {element: amount} or species list).
+        elements: Column order. Default: every element present, sorted by atomic number.
+        records: Ids naming the structures in errors (default: their index).
+
+    Returns:
+        ``(A, elements)``: an ``n x len(elements)`` float array and its column elements.
+
+    Raises:
+        DataError: A composition cannot be parsed or holds an element not in ``elements``.
+    """
+    compositions = list(compositions)
+    ids = _records(len(compositions), records)
+    amounts = [element_amounts(comp, record=rid) for comp, rid in zip(compositions, ids)]
+    if elements is None:
+        elements = sorted({el for row in amounts for el in row}, key=_z)
+    else:
+        elements = [str(el) for el in elements]
+        for el in elements:
+            if not Element.is_valid_symbol(el):
+                raise DataError(f"unknown element {el!r}", field="elements")
+    column = {el: j for j, el in enumerate(elements)}
+    matrix = np.zeros((len(amounts), len(elements)))
+    for i, (row, rid) in enumerate(zip(amounts, ids)):
+        total = sum(row.values())
+        for el, amount in row.items():
+            if el not in column:
+                raise DataError(f"element {el!r} is not among the requested elements", record=rid)
+            matrix[i, column[el]] = amount / total
+    return matrix, list(elements)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AtomRefFit:
+    """Per-element reference energies fitted by least squares (eV/atom).
+
+    Attributes:
+        energies: Element -> fitted energy, only for elements the data determine.
+        counts: Element -> number of structures containing it (0 for requested, absent ones).
+        missing: Elements requested but absent, or not identifiable (rank deficiency).
+        reasons: Missing element -> why, in words.
+        rank: Rank of the composition matrix.
+        n_samples: Number of structures fitted.
+        n_elements: Number of columns (elements requested or present).
+        residual_mae: Mean absolute residual of the fit, eV/atom.
+        residual_rmse: Root-mean-square residual of the fit, eV/atom.
+    """
+
+    energies: dict[str, float]
+    counts: dict[str, int]
+    missing: tuple[str, ...] = ()
+    reasons: dict[str, str] = field(default_factory=dict)
+    rank: int
+    n_samples: int
+    n_elements: int
+    residual_mae: float
+    residual_rmse: float
+
+    def predict(
+        self, compositions: Iterable[CompositionLike], *, records: Sequence[str] | None = None
+    ) -> np.ndarray:
+        """AtomRef contribution ``c · E_elem`` per structure, eV/atom.
+
+        Raises:
+            DataError: A composition needs an element this fit does not determine.
+        """
+        compositions = list(compositions)
+        ids = _records(len(compositions), records)
+        out = np.empty(len(compositions))
+        for i, (comp, rid) in enumerate(zip(compositions, ids)):
+            row = element_amounts(comp, record=rid)
+            total = sum(row.values())
+            for el in row:
+                if el not in self.energies:
+                    why = self.reasons.get(el, "not in the fitted data")
+                    raise DataError(f"no AtomRef energy for element {el!r} ({why})", record=rid)
+            out[i] = sum(amount / total * self.energies[el] for el, amount in row.items())
+        return out
+
+    def as_vector(self, n: int = N_ELEMENTS) -> np.ndarray:
+        """Energies indexed by ``Z - 1`` (CHGNet's layout); NaN where not determined."""
+        vector = np.full(n, np.nan)
+        for el, value in self.energies.items():
+            if _z(el) <= n:
+                vector[_z(el) - 1] = value
+        return vector
+
+    def to_table(self) -> pd.DataFrame:
+        """One row per element: ``element, Z, energy (NaN if missing), count, status, reason``."""
+        elements = sorted(set(self.energies) | set(self.counts) | set(self.missing), key=_z)
+        return pd.DataFrame(
+            {
+                "element": elements,
+                "Z": [_z(el) for el in elements],
+                "energy": [self.energies.get(el, np.nan) for el in elements],
+                "count": [int(self.counts.get(el, 0)) for el in elements],
+                "status": ["fitted" if el in self.energies else "missing" for el in elements],
+                "reason": [self.reasons.get(el, "") for el in elements],
+            }
+        )
+
+    def write_csv(self, path: str | Path) -> Path:
+        """Write :meth:`to_table` with the fit statistics as ``# key=value`` header lines."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        header = {k: getattr(self, k) for k in _META}
+        with open(path, "w", encoding="utf-8") as handle:
+            for key, value in header.items():
+                handle.write(f"# {key}={value!r}\n")
+            # Default float formatting is repr, so energies round-trip exactly.
+            self.to_table().to_csv(handle, index=False)
+        return path
+
+    @classmethod
+    def read_csv(cls, path: str | Path) -> AtomRefFit:
+        """Read a file written by :meth:`write_csv`."""
+        path = Path(path)
+        meta: dict[str, Any] = {}
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                if not line.startswith("#"):
+                    break
+                key, _, value = line[1:].strip().partition("=")
+                meta[key] = value
+        absent = [key for key in _META if key not in meta]
+        if absent:
+            raise DataError(f"header lines {absent} are missing", file=str(path))
+        table = pd.read_csv(path, comment="#", keep_default_na=False, na_values={"energy": ["", "nan"]})
+        fitted = table[table["status"] == "fitted"]
+        missing = table[table["status"] == "missing"]
+        return cls(
+            energies=dict(zip(fitted["element"], fitted["energy"].astype(float))),
+            counts={el: int(c) for el, c in zip(table["element"], table["count"])},
+            missing=tuple(missing["element"]),
+            reasons={el: str(r) for el, r in zip(missing["element"], missing["reason"])},
+            rank=int(meta["rank"]),
+            n_samples=int(meta["n_samples"]),
+            n_elements=int(meta["n_elements"]),
+            residual_mae=float(meta["residual_mae"]),
+            residual_rmse=float(meta["residual_rmse"]),
+        )
+
+
+_META = ("rank", "n_samples", "n_elements", "residual_mae", "residual_rmse")
+
+
+def fit_atomref(
+    compositions: Iterable[CompositionLike],
+    energies_per_atom: Sequence[float] | np.ndarray,
+    *,
+    elements: Sequence[str] | None = None,
+    rcond: float | None = None,
+    records: Sequence[str] | None = None,
+) -> AtomRefFit:
+    """Least-squares per-element energies (the paper's Eq. 2).
+
+    Uses ``np.linalg.lstsq``; where ``A`` is rank deficient the minimum-norm solution is
+    computed and only the coefficients orthogonal to the null space of ``A`` (the identifiable
+    ones, whose value every least-squares solution shares) are kept.
+
+    Args:
+        compositions: One composition per structure.
+        energies_per_atom: Energy per atom of each structure, eV/atom.
+        elements: Elements to fit (default: those present). Requested but absent ones are
+            reported in ``missing``.
+        rcond: Relative singular-value cutoff (default: machine precision x max(n, k), as
+            ``np.linalg.lstsq``).
+        records: Ids naming structures in errors (default: their index).
+
+    Raises:
+        DataError: An energy is NaN/infinite (naming the record), lengths differ, or there is
+            no data.
+    """
+    compositions = list(compositions)
+    y = np.asarray(energies_per_atom, dtype=float).reshape(-1)
+    if len(compositions) != len(y):
+        raise DataError(f"{len(compositions)} compositions but {len(y)} energies")
+    if len(y) == 0:
+        raise DataError("no structures to fit an AtomRef to")
+    ids = _records(len(y), records)
+    bad = np.flatnonzero(~np.isfinite(y))
+    if bad.size:
+        raise DataError(f"energy per atom is {y[bad[0]]} (not finite)", record=ids[bad[0]], field="energy")
+    matrix, columns = composition_matrix(compositions, elements, records=ids)
+    counts = {el: int(n) for el, n in zip(columns, (matrix > 0).sum(axis=0))}
+    reasons = {el: "absent from the data" for el in columns if counts[el] == 0}
+    present = [j for j, el in enumerate(columns) if counts[el] > 0]
+    sub = matrix[:, present]
+    n, k = sub.shape
+    tol = (np.finfo(float).eps * max(n, k)) if rcond is None else float(rcond)
+    solution, _, rank, _ = np.linalg.lstsq(sub, y, rcond=tol)
+    energies: dict[str, float] = {}
+    if rank < k:
+        # Coefficient j is identifiable iff e_j is orthogonal to the null space of A.
+        _, s, vt = np.linalg.svd(sub, full_matrices=False)
+        basis = vt[: int(np.sum(s > tol * s[0]))]
+        null_proj = np.eye(k) - basis.T @ basis
+    else:
+        null_proj = np.zeros((k, k))
+    for local, j in enumerate(present):
+        el = columns[j]
+        if null_proj[local, local] > _NULL_TOL:
+            partners = [
+                columns[present[other]]
+                for other in range(k)
+                if other != local and abs(null_proj[local, other]) > math.sqrt(_NULL_TOL)
+            ]
+            reasons[el] = (
+                f"not identifiable: composition matrix has rank {rank} < {k}"
+                + (f"; confounded with {', '.join(partners)}" if partners else "")
+            )
+        else:
+            energies[el] = float(solution[local])
+    residual = sub @ solution - y
+    return AtomRefFit(
+        energies=energies,
+        counts=counts,
+        missing=tuple(el for el in columns if el in reasons),
+        reasons=reasons,
+        rank=int(rank),
+        n_samples=n,
+        n_elements=len(columns),
+        residual_mae=float(np.mean(np.abs(residual))),
+        residual_rmse=float(np.sqrt(np.mean(residual**2))),
+    )
+
+
+def _single_functional(frames: Sequence[Any], functional: str | None) -> list[Any]:
+    if functional is not None:
+        chosen = [f for f in frames if f.functional == functional]
+        if not chosen:
+            raise DataError(f"no frames with functional {functional!r}", field="functional")
+        return chosen
+    names = sorted({f.functional for f in frames})
+    if len(names) > 1:
+        raise DataError(f"frames hold functionals {names}; pass functional=", field="functional")
+    return list(frames)
+
+
+def fit_atomref_to_frames(
+    frames: Iterable[Any], *, functional: str | None = None, elements: Sequence[str] | None = None
+) -> AtomRefFit:
+    """Eq. 2 on canonical frames: energy per atom against species fractions.
+
+    Args:
+        frames: :class:`mlip_transfer.data.dataset.Frame` objects.
+        functional: Use only frames of this functional; required if several are present.
+        elements: Elements to fit (default: those present).
+
+    Raises:
+        DataError: A frame has no energy, or the functional is ambiguous.
+    """
+    frames = _single_functional(list(frames), functional)
+    for frame in frames:
+        if frame.energy is None:
+            raise DataError("frame has no energy", record=frame.frame_id, field="energy")
+    return fit_atomref(
+        [f.species for f in frames],
+        [f.energy_per_atom for f in frames],
+        elements=elements,
+        records=[f.frame_id for f in frames],
+    )
+
+
+def fit_residual_shift(
+    compositions: Iterable[CompositionLike],
+    target_per_atom: Sequence[float] | np.ndarray,
+    source_pred_per_atom: Sequence[float] | np.ndarray,
+    *,
+    elements: Sequence[str] | None = None,
+    rcond: float | None = None,
+    records: Sequence[str] | None = None,
+) -> AtomRefFit:
+    """Per-element shift fitted to ``target label - source model prediction`` (Eq. 3 directly).
+
+    The returned energies are SHIFTS: the new AtomRef is ``source AtomRef + shift`` (see
+    :func:`add_shift`). Fitting the residual leaves only the smooth functional difference to
+    the regression, which is far better conditioned on small data than refitting whole
+    reference energies (Eq. 2).
+    """
+    target = np.asarray(target_per_atom, dtype=float).reshape(-1)
+    source = np.asarray(source_pred_per_atom, dtype=float).reshape(-1)
+    if target.shape != source.shape:
+        raise DataError(f"{len(target)} target labels but {len(source)} source predictions")
+    ids = _records(len(target), records)
+    bad = np.flatnonzero(~np.isfinite(source))
+    if bad.size:
+        raise DataError("source prediction is not finite", record=ids[bad[0]], field="prediction")
+    return fit_atomref(compositions, target - source, elements=elements, rcond=rcond, records=ids)
+
+
+def add_shift(base: Mapping[str, float], shift: AtomRefFit | Mapping[str, float]) -> dict[str, float]:
+    """``base + shift`` for elements present in both (others are left out, never zero-filled)."""
+    values = shift.energies if isinstance(shift, AtomRefFit) else shift
+    return {el: float(base[el]) + float(values[el]) for el in values if el in base}
+
+
+# ------------------------------------------------------------------ CHGNet model surgery
+
+
+def _composition_model(model: Any) -> Any:
+    comp = getattr(model, "composition_model", None)
+    if comp is None or not hasattr(comp, "fc"):
+        raise ConfigError("the model has no AtomRef composition model (model.composition_model.fc)")
+    if not getattr(comp, "is_intensive", True):
+        raise ConfigError("the model's AtomRef is extensive; only intensive AtomRefs are supported")
+    return comp
+
+
+def _weights_to_dict(weight: np.ndarray) -> dict[str, float]:
+    return {
+        Element.from_Z(z).symbol: float(w)
+        for z, w in enumerate(np.asarray(weight).reshape(-1), start=1)
+        if abs(w) >= ZERO_WEIGHT
+    }
+
+
+def read_model_atomref(model: Any) -> dict[str, float]:
+    """The AtomRef of a CHGNet model, eV/atom; elements with ``|w| < 1e-8`` are omitted."""
+    return _weights_to_dict(_composition_model(model).fc.weight.detach().cpu().numpy())
+
+
+def model_atomref_vector(model: Any) -> np.ndarray:
+    """The raw 94-vector the model adds (zeros included): what the model actually computes."""
+    return _composition_model(model).fc.weight.detach().cpu().numpy().reshape(-1).astype(float)
+
+
+def shipped_atomref(name: str) -> dict[str, float]:
+    """A fit shipped with chgnet (``"MPtrj"`` or ``"MP-r2SCAN"``); near-zero weights omitted."""
+    if name not in SHIPPED:
+        raise ConfigError(f"shipped AtomRef must be one of {list(SHIPPED)}, got {name!r}")
+    from chgnet.model.composition_model import AtomRef
+
+    ref = AtomRef(is_intensive=True)
+    ref.initialize_from(name)
+    return _weights_to_dict(ref.fc.weight.detach().cpu().numpy())
+
+
+def set_model_atomref(
+    model: Any, energies: Mapping[str, float] | AtomRefFit, *, keep_unlisted: bool = True
+) -> Any:
+    """Write per-element energies into ``model.composition_model.fc.weight`` in place.
+
+    Args:
+        model: A CHGNet model.
+        energies: Element -> eV/atom, or a fit (its determined energies).
+        keep_unlisted: Elements not listed keep their current weight. If False, raise when an
+            element the model currently references (non-zero weight) is not listed.
+
+    Returns:
+        The same model.
+
+    Raises:
+        DataError: Unknown element, Z > 94, a non-finite value, or (``keep_unlisted=False``)
+            elements left unlisted.
+    """
+    import torch
+
+    comp = _composition_model(model)
+    values = energies.energies if isinstance(energies, AtomRefFit) else dict(energies)
+    weight = comp.fc.weight
+    size = weight.shape[-1]
+    for el, value in values.items():
+        if not Element.is_valid_symbol(el) or _z(el) > size:
+            raise DataError(f"element {el!r} is not in the model's {size}-element AtomRef")
+        if not math.isfinite(float(value)):
+            raise DataError(f"AtomRef energy of {el} is {value}", record=el)
+    if not keep_unlisted:
+        unlisted = sorted(set(read_model_atomref(model)) - set(values), key=_z)
+        if unlisted:
+            raise DataError(f"no new AtomRef energy for elements {unlisted} (keep_unlisted=False)")
+    with torch.no_grad():
+        for el, value in values.items():
+            weight[0, _z(el) - 1] = float(value)
+    comp.fitted = True
+    return model
