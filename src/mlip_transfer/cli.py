@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mlip_transfer.core.errors import ConfigError, DataError
+from mlip_transfer.transfer.models import load_chgnet
 
 EXAMPLES = """\
 examples:
@@ -105,21 +106,6 @@ def _download(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_chgnet(name_or_path: str):
-    import contextlib
-    import io
-
-    from chgnet.model import CHGNet
-
-    with contextlib.redirect_stdout(io.StringIO()):  # chgnet prints its size and device
-        if Path(name_or_path).is_file():
-            return CHGNet.from_file(name_or_path)
-        try:
-            return CHGNet.load(model_name=name_or_path, verbose=False)
-        except ValueError as exc:
-            raise ConfigError(f"--model {name_or_path!r} is neither a file nor a chgnet model name ({exc})") from exc
-
-
 def _diagnose(args: argparse.Namespace) -> int:
     from mlip_transfer.data.dataset import FRAMES_FILE, read_frames
     from mlip_transfer.energy_scale.diagnose import diagnose
@@ -132,7 +118,7 @@ def _diagnose(args: argparse.Namespace) -> int:
         functional = args.functional or "r2scan"
         frames = [frame for path in args.xyz for frame in load_extxyz(path, functional=functional)]
     report = diagnose(
-        model=_load_chgnet(args.model),
+        model=load_chgnet(args.model),
         frames=frames,
         functional=args.functional,
         batch_size=args.batch_size,

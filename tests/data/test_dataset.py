@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from pymatgen.core import Lattice, Structure
 
+from mlip_transfer.core.errors import DataError
 from mlip_transfer.data.dataset import (
     Frame,
     read_frames,
@@ -13,7 +14,6 @@ from mlip_transfer.data.dataset import (
     write_frames,
     write_materials,
 )
-from mlip_transfer.core.errors import DataError
 
 
 def make_frame(**overrides):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from pymatgen.core import Composition
 
-from mlip_transfer.data import dataset, surrogate
 from mlip_transfer.core.provenance import DataSource
+from mlip_transfer.data import dataset, surrogate
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "resources" / "default_dataset"

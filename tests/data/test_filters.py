@@ -9,8 +9,8 @@ import random
 import numpy as np
 import pytest
 
-from mlip_transfer.data.dataset import Frame
 from mlip_transfer.core.errors import ConfigError, DataError
+from mlip_transfer.data.dataset import Frame
 from mlip_transfer.data.filters import (
     FilterConfig,
     ParseReport,

@@ -8,12 +8,11 @@ import math
 from pathlib import Path
 
 import ijson
-
+import mp_format
 import numpy as np
 import pytest
 from ase import units
 
-import mp_format
 from mlip_transfer.core.errors import ConfigError, DataError
 from mlip_transfer.data.filters import ParseReport
 from mlip_transfer.data.loaders import (

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlip_transfer.data.dataset import read_frames, read_materials, write_materials
 from mlip_transfer.core.errors import ConfigError, DataError
+from mlip_transfer.core.provenance import DataSource
+from mlip_transfer.data.dataset import read_frames, read_materials, write_materials
 from mlip_transfer.data.filters import FilterConfig
 from mlip_transfer.data.loaders import load_thermo_docs, thermo_docs_to_materials
 from mlip_transfer.data.parse import parse_dataset
-from mlip_transfer.core.provenance import DataSource
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 MP_SETTINGS = {

@@ -10,10 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlip_transfer.data import dataset, surrogate
-from mlip_transfer.energy_scale.energies import elemental_reference_energies, formation_energy_per_atom
 from mlip_transfer.core.errors import ConfigError, DataError
 from mlip_transfer.core.provenance import DataSource
+from mlip_transfer.data import dataset, surrogate
+from mlip_transfer.energy_scale.energies import (
+    elemental_reference_energies,
+    formation_energy_per_atom,
+)
 
 REFERENCE = Path(__file__).resolve().parents[2] / "resources" / "reference"
 WBM = REFERENCE / "wbm-random-pbe52-equilibrium-2025.1.json.gz"

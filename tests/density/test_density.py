@@ -4,11 +4,13 @@ import json
 import math
 from pathlib import Path
 
+import mp_format
 import pandas as pd
 import pytest
 from pymatgen.core import Structure
 
-import mp_format
+from mlip_transfer.core.errors import ConfigError, DataError
+from mlip_transfer.data.loaders.mp_api import MPAPIError
 from mlip_transfer.density.benchmark import (
     density_summary,
     density_table,
@@ -19,8 +21,6 @@ from mlip_transfer.density.benchmark import (
     save_mp_structures,
     strained,
 )
-from mlip_transfer.core.errors import ConfigError, DataError
-from mlip_transfer.data.loaders.mp_api import MPAPIError
 
 ROOT = Path(__file__).resolve().parents[2]
 SOL58 = ROOT / "resources/reference/sol58_experimental_lattice_constants.csv"

@@ -12,6 +12,7 @@ import pytest
 import torch
 from ase.build import bulk
 
+from mlip_transfer.core.errors import ConfigError, DataError
 from mlip_transfer.elements import experiments as X
 from mlip_transfer.elements.data import frame_row, load_frames, write_dataset
 from mlip_transfer.elements.dimenet import (
@@ -41,7 +42,6 @@ from mlip_transfer.elements.training import (
     start_model,
     train_force_matching,
 )
-from mlip_transfer.core.errors import ConfigError, DataError
 
 SMALL = DimeNetSettings(num_blocks=1)  # the study's sizes, one interaction block: fast tests
 torch.set_num_threads(1)

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from pymatgen.core import Composition, Lattice, Structure
 
+from mlip_transfer.core.errors import DataError
+from mlip_transfer.data.dataset import Frame
 from mlip_transfer.energy_scale.atomref import (
     AtomRefFit,
     add_shift,
@@ -20,8 +22,6 @@ from mlip_transfer.energy_scale.atomref import (
     set_model_atomref,
     shipped_atomref,
 )
-from mlip_transfer.data.dataset import Frame
-from mlip_transfer.core.errors import DataError
 
 pytestmark = pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad")
 TRUE = {"Li": -1.9, "O": -4.9, "Fe": -8.3, "Ni": -5.5, "Cl": -1.8}

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from pymatgen.core import Composition
 
+from mlip_transfer.core.errors import DataError
 from mlip_transfer.energy_scale.atomref import fit_atomref
 from mlip_transfer.energy_scale.correlation import (
     PAPER_RHO,
@@ -15,7 +16,6 @@ from mlip_transfer.energy_scale.correlation import (
     pearson,
     referenced_energies,
 )
-from mlip_transfer.core.errors import DataError
 
 ELEMENTS = ["Li", "Na", "Mg", "Al", "Si", "Fe", "Ni", "O", "S", "Cl"]
 

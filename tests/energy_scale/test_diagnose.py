@@ -11,9 +11,9 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from mlip_transfer.cli import main
+from mlip_transfer.core.errors import DataError
 from mlip_transfer.data.dataset import FRAMES_FILE, Frame, write_frames
 from mlip_transfer.energy_scale.diagnose import DiagnoseReport, diagnose
-from mlip_transfer.core.errors import DataError
 
 pytestmark = pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad")
 

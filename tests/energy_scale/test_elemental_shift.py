@@ -4,7 +4,11 @@ import numpy as np
 import pytest
 
 from mlip_transfer.energy_scale.atomref import shipped_atomref
-from mlip_transfer.energy_scale.elemental_shift import load_matpes_elemental_energies, shift_agreement, shift_table
+from mlip_transfer.energy_scale.elemental_shift import (
+    load_matpes_elemental_energies,
+    shift_agreement,
+    shift_table,
+)
 
 REFERENCE = Path(__file__).resolve().parents[2] / "resources" / "reference"
 

@@ -6,8 +6,11 @@ import pandas as pd
 import pytest
 from pymatgen.core import Composition
 
-from mlip_transfer.energy_scale.energies import elemental_reference_energies, formation_energy_per_atom
 from mlip_transfer.core.errors import DataError
+from mlip_transfer.energy_scale.energies import (
+    elemental_reference_energies,
+    formation_energy_per_atom,
+)
 
 
 def _table() -> pd.DataFrame:

@@ -3,7 +3,12 @@ import pandas as pd
 import pytest
 
 from mlip_transfer.data.dataset import Frame
-from mlip_transfer.energy_scale.refits import atomref_table, fit_functional_atomrefs, fit_summary, read_atomref_table
+from mlip_transfer.energy_scale.refits import (
+    atomref_table,
+    fit_functional_atomrefs,
+    fit_summary,
+    read_atomref_table,
+)
 
 TRUE = {"gga": {"Na": -1.3, "Cl": -1.8, "O": -4.9}, "r2scan": {"Na": -20.1, "Cl": -30.5, "O": -70.2}}
 SPECIES = [("Na",), ("Cl", "Cl"), ("O", "O"), ("Na", "Cl"), ("Na", "Na", "O"), ("Na", "O", "O", "Cl")]

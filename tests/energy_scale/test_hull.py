@@ -15,8 +15,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from mlip_transfer.energy_scale import energies
 from mlip_transfer.core.errors import DataError
+from mlip_transfer.energy_scale import energies
 
 MU = {"Li": -2.0, "O": -5.0}
 FORMATION = {

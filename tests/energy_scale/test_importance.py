@@ -7,7 +7,10 @@ import pandas as pd
 import pytest
 
 from mlip_transfer.core.errors import DataError
-from mlip_transfer.energy_scale.importance import element_feature_importance, formation_energy_difference
+from mlip_transfer.energy_scale.importance import (
+    element_feature_importance,
+    formation_energy_difference,
+)
 
 
 def _materials():

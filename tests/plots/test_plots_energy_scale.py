@@ -22,15 +22,23 @@ import pytest
 from matplotlib.colors import to_rgba
 from pymatgen.core import Composition, Element
 
-from mlip_transfer.energy_scale.atomref import N_ELEMENTS, fit_atomref
-from mlip_transfer.energy_scale.correlation import energy_scale_correlation, pearson, referenced_energies
+from mlip_transfer.core.provenance import SURROGATE_DEFAULT
 from mlip_transfer.data.dataset import Frame, write_frames, write_materials
-from mlip_transfer.energy_scale.importance import SCALE_CORRECTED, SCALE_UNCORRECTED, element_feature_importance
+from mlip_transfer.data.split import write_split
+from mlip_transfer.energy_scale.atomref import N_ELEMENTS, fit_atomref
+from mlip_transfer.energy_scale.correlation import (
+    energy_scale_correlation,
+    pearson,
+    referenced_energies,
+)
+from mlip_transfer.energy_scale.importance import (
+    SCALE_CORRECTED,
+    SCALE_UNCORRECTED,
+    element_feature_importance,
+)
 from mlip_transfer.plots import energy_scale as es
 from mlip_transfer.plots.periodic_table import BELOW_CUTOFF_COLOR, MISSING_COLOR, ptable_heatmap
 from mlip_transfer.plots.style import save_figure
-from mlip_transfer.core.provenance import SURROGATE_DEFAULT
-from mlip_transfer.data.split import write_split
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = {

@@ -3,7 +3,6 @@
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from mlip_transfer.core.errors import ConfigError, DataError

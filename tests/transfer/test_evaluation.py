@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from pymatgen.core import Composition, Lattice, Structure
 
+from mlip_transfer.core.errors import DataError
 from mlip_transfer.data import dataset
 from mlip_transfer.transfer import evaluation, relaxation
-from mlip_transfer.core.errors import DataError
 
 # The Li–O system of tests/test_hull.py: formation energies (eV/atom) on mu_Li=-2, mu_O=-5.
 FORMATION = {

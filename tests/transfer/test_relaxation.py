@@ -12,8 +12,9 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.calculators.emt import EMT
 from pymatgen.core import Lattice, Structure
 
-from mlip_transfer.transfer import relaxation
 from mlip_transfer.core.errors import ConfigError
+from mlip_transfer.transfer import relaxation
+from mlip_transfer.transfer.models import load_chgnet
 
 FCC = [[0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]
 
@@ -137,7 +138,7 @@ def test_settings_and_model_names_are_checked():
     with pytest.raises(ConfigError, match="processes"):
         relaxation.relax_structures({}, model_path_or_name="0.3.0", processes=0)
     with pytest.raises(ConfigError, match="no-such-model"):
-        relaxation.load_model("no-such-model")
+        load_chgnet("no-such-model")
     with pytest.raises(ConfigError, match="no-such-model"):
         relaxation.relax_structures({"cu": _cu()}, model_path_or_name="no-such-model")
     assert relaxation.relax_structures({}, model_path_or_name="0.3.0", progress=False).empty

@@ -12,10 +12,14 @@ import pandas as pd
 import pytest
 import torch
 
-from mlip_transfer.transfer import training as T
-from mlip_transfer.energy_scale.atomref import fit_atomref_to_frames, fit_residual_shift, read_model_atomref
-from mlip_transfer.data.dataset import KBAR_PER_GPA_VASP_SIGN, iter_frames
 from mlip_transfer.core.errors import ConfigError
+from mlip_transfer.data.dataset import KBAR_PER_GPA_VASP_SIGN, iter_frames
+from mlip_transfer.energy_scale.atomref import (
+    fit_atomref_to_frames,
+    fit_residual_shift,
+    read_model_atomref,
+)
+from mlip_transfer.transfer import training as T
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 DATASET = "resources/default_dataset/frames.jsonl.gz"

@@ -10,7 +10,12 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from mlip_transfer.core.report import input_checksums, package_versions, provenance_html, provenance_record
+from mlip_transfer.core.report import (
+    input_checksums,
+    package_versions,
+    provenance_html,
+    provenance_record,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

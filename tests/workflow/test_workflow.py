@@ -7,12 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mp_format
 import nbformat
 import pandas as pd
 import pytest
 import yaml
-
-import mp_format
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

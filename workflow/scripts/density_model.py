@@ -1,7 +1,12 @@
 """Relax the strained benchmark solids with one model and compare densities with experiment."""
 
-from mlip_transfer.density.benchmark import density_table, mp_reference_table, read_experimental, strained
 from mlip_transfer.core.logs import rule_log
+from mlip_transfer.density.benchmark import (
+    density_table,
+    mp_reference_table,
+    read_experimental,
+    strained,
+)
 from mlip_transfer.transfer.relaxation import relax_structures
 
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlip_transfer.density.benchmark import density_summary
 from mlip_transfer.core.logs import rule_log
 from mlip_transfer.core.provenance import DataSource
+from mlip_transfer.density.benchmark import density_summary
 
 smk = snakemake  # noqa: F821
 with rule_log(smk.log[0], "density_summary") as log:

@@ -2,9 +2,12 @@
 
 import pandas as pd
 
-from mlip_transfer.data.dataset import read_materials
-from mlip_transfer.energy_scale.importance import element_feature_importance, formation_energy_difference
 from mlip_transfer.core.logs import rule_log
+from mlip_transfer.data.dataset import read_materials
+from mlip_transfer.energy_scale.importance import (
+    element_feature_importance,
+    formation_energy_difference,
+)
 
 smk = snakemake  # noqa: F821
 with rule_log(smk.log[0], "element_importance") as log:

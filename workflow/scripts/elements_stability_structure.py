@@ -3,9 +3,9 @@
 import json
 from pathlib import Path
 
+from mlip_transfer.core.logs import rule_log
 from mlip_transfer.elements import experiments as X
 from mlip_transfer.elements.jobs import structure
-from mlip_transfer.core.logs import rule_log
 
 smk = snakemake  # noqa: F821
 with rule_log(smk.log[0], "elements_stability_structure") as log:

@@ -2,11 +2,11 @@
 
 import json
 
-from mlip_transfer.energy_scale.correlation import energy_scale_correlation, referenced_energies
-from mlip_transfer.data.dataset import read_materials
-from mlip_transfer.energy_scale.refits import read_atomref_table
 from mlip_transfer.core.logs import rule_log
 from mlip_transfer.core.provenance import DataSource
+from mlip_transfer.data.dataset import read_materials
+from mlip_transfer.energy_scale.correlation import energy_scale_correlation, referenced_energies
+from mlip_transfer.energy_scale.refits import read_atomref_table
 
 smk = snakemake  # noqa: F821
 with rule_log(smk.log[0], "energy_scale_correlation") as log:

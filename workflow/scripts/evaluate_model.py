@@ -3,13 +3,15 @@
 import json
 from pathlib import Path
 
-from mlip_transfer.data.dataset import iter_frames, read_materials
-from mlip_transfer.transfer.evaluation import evaluate_stability, static_energies
+from mlip_transfer.core.device import resolve_device
 from mlip_transfer.core.logs import rule_log
-from mlip_transfer.transfer.relaxation import load_model, relax_structures
+from mlip_transfer.data.dataset import iter_frames, read_materials
 from mlip_transfer.data.split import read_split
-from mlip_transfer.transfer.training import evaluate_errors, resolve_device
+from mlip_transfer.transfer.evaluation import evaluate_stability, static_energies
 from mlip_transfer.transfer.frames import PAPER_ROWS, frames_by_split
+from mlip_transfer.transfer.models import load_chgnet
+from mlip_transfer.transfer.relaxation import relax_structures
+from mlip_transfer.transfer.training import evaluate_errors
 
 
 def main(smk) -> None:
@@ -20,7 +22,7 @@ def main(smk) -> None:
         # The GPU when present (training.device: auto): static errors and relaxations on it, in
         # this process; on the CPU, relaxations run in spawned single-thread workers.
         device = resolve_device(smk.params.device)
-        model = load_model(model_ref, device=str(device))
+        model = load_chgnet(model_ref, device=str(device))
         log.info("device %s", device)
         split = read_split(smk.input.split)
         frames = frames_by_split(iter_frames(smk.input.frames), split, functional=smk.params.functional)

@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from mlip_transfer.density.benchmark import fetch_mp_structures, save_mp_structures
 from mlip_transfer.core.logs import rule_log
+from mlip_transfer.density.benchmark import fetch_mp_structures, save_mp_structures
 
 smk = snakemake  # noqa: F821
 with rule_log(smk.log[0], "fetch_mp_density_structures") as log:

@@ -2,10 +2,10 @@
 
 import json
 
-from mlip_transfer.data.dataset import iter_frames, read_materials
-from mlip_transfer.energy_scale.refits import atomref_table, fit_functional_atomrefs, fit_summary
 from mlip_transfer.core.logs import rule_log
+from mlip_transfer.data.dataset import iter_frames, read_materials
 from mlip_transfer.data.split import read_split
+from mlip_transfer.energy_scale.refits import atomref_table, fit_functional_atomrefs, fit_summary
 
 smk = snakemake  # noqa: F821
 with rule_log(smk.log[0], "fit_atomrefs") as log:

@@ -2,9 +2,13 @@
 
 import json
 
-from mlip_transfer.energy_scale.elemental_shift import load_matpes_elemental_energies, shift_agreement, shift_table
-from mlip_transfer.energy_scale.refits import read_atomref_table
 from mlip_transfer.core.logs import rule_log
+from mlip_transfer.energy_scale.elemental_shift import (
+    load_matpes_elemental_energies,
+    shift_agreement,
+    shift_table,
+)
+from mlip_transfer.energy_scale.refits import read_atomref_table
 
 smk = snakemake  # noqa: F821
 with rule_log(smk.log[0], "matpes_shift") as log:

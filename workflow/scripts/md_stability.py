@@ -2,8 +2,8 @@
 
 import torch
 
-from mlip_transfer.elements.jobs import stability
 from mlip_transfer.core.logs import rule_log
+from mlip_transfer.elements.jobs import stability
 
 smk = snakemake  # noqa: F821
 method, seed = smk.wildcards.method, int(smk.wildcards.seed)

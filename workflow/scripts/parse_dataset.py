@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from mlip_transfer.data.filters import FilterConfig
 from mlip_transfer.core.logs import rule_log
+from mlip_transfer.data.filters import FilterConfig
 from mlip_transfer.data.parse import parse_dataset
 
 smk = snakemake  # noqa: F821

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import torch
 
-from mlip_transfer.elements.jobs import pretrain
 from mlip_transfer.core.logs import rule_log
+from mlip_transfer.elements.jobs import pretrain
 
 smk = snakemake  # noqa: F821
 with rule_log(smk.log[0], "pretrain_si") as log:

@@ -7,12 +7,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from mlip_transfer.data.dataset import iter_frames
 from mlip_transfer.core.logs import rule_log
-from mlip_transfer.scaling.laws import epochs_for_size
+from mlip_transfer.data.dataset import iter_frames
 from mlip_transfer.data.split import read_split
-from mlip_transfer.transfer.training import build_model, evaluate_errors, train
+from mlip_transfer.scaling.laws import epochs_for_size
 from mlip_transfer.transfer.frames import frames_by_split, optimizer_settings, seeded_subset
+from mlip_transfer.transfer.training import build_model, evaluate_errors, train
 
 smk = snakemake  # noqa: F821
 method, size, seed = smk.wildcards.method, int(smk.wildcards.size), int(smk.wildcards.seed)

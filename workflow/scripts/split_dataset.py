@@ -3,9 +3,9 @@
 import json
 from pathlib import Path
 
-from mlip_transfer.data.dataset import read_materials
 from mlip_transfer.core.logs import rule_log
 from mlip_transfer.core.provenance import DataSource
+from mlip_transfer.data.dataset import read_materials
 from mlip_transfer.data.split import split_materials, write_split
 from mlip_transfer.data.summary import dataset_statistics, frame_table
 

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from mlip_transfer.elements.jobs import assemble_dataset
 from mlip_transfer.core.logs import rule_log
+from mlip_transfer.elements.jobs import assemble_dataset
 
 smk = snakemake  # noqa: F821
 with rule_log(smk.log[0], f"sw_dataset {smk.wildcards.element}") as log:

@@ -1,7 +1,7 @@
 """NVT runs with the Stillinger-Weber Ge potential: the RDF/ADF reference."""
 
-from mlip_transfer.elements.jobs import reference_md
 from mlip_transfer.core.logs import rule_log
+from mlip_transfer.elements.jobs import reference_md
 
 smk = snakemake  # noqa: F821
 with rule_log(smk.log[0], "sw_reference_md") as log:

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import torch
 
-from mlip_transfer.elements.jobs import train_target
 from mlip_transfer.core.logs import rule_log
+from mlip_transfer.elements.jobs import train_target
 
 smk = snakemake  # noqa: F821
 w = smk.wildcards

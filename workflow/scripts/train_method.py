@@ -5,11 +5,11 @@ from pathlib import Path
 
 import torch
 
-from mlip_transfer.data.dataset import iter_frames
 from mlip_transfer.core.logs import rule_log
+from mlip_transfer.data.dataset import iter_frames
 from mlip_transfer.data.split import read_split
-from mlip_transfer.transfer.training import build_model, train
 from mlip_transfer.transfer.frames import frames_by_split, optimizer_settings
+from mlip_transfer.transfer.training import build_model, train
 
 smk = snakemake  # noqa: F821
 with rule_log(smk.log[0], f"train {smk.wildcards.method}") as log:

@@ -34,8 +34,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from mlip_transfer.data.dataset import Frame
 from mlip_transfer.core.errors import ConfigError, DataError
+from mlip_transfer.data.dataset import Frame
 
 REASONS = ("invalid", "missing_label", "final_frame_mismatch", "energy_out_of_window", "duplicate")
 DROPPED_COLUMNS = ("file", "frame_id", "material_id", "reason", "field", "detail")

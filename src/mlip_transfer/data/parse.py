@@ -48,6 +48,14 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
+from mlip_transfer.core.errors import ConfigError, DataError
+from mlip_transfer.core.provenance import (
+    EXTXYZ,
+    MP_R2SCAN,
+    PROVENANCE_FILE,
+    SURROGATE_DEFAULT,
+    DataSource,
+)
 from mlip_transfer.data.dataset import (
     FRAMES_FILE,
     MATERIAL_COLUMNS,
@@ -58,18 +66,10 @@ from mlip_transfer.data.dataset import (
     write_frames,
     write_materials,
 )
-from mlip_transfer.core.errors import ConfigError, DataError
 from mlip_transfer.data.filters import FilterConfig, ParseReport, filter_group
 from mlip_transfer.data.loaders.extxyz import ExtxyzConfig, iter_extxyz_frames
 from mlip_transfer.data.loaders.mp_api import load_thermo_docs, thermo_docs_to_materials
 from mlip_transfer.data.loaders.mp_trajectories import iter_mp_trajectories
-from mlip_transfer.core.provenance import (
-    EXTXYZ,
-    MP_R2SCAN,
-    PROVENANCE_FILE,
-    SURROGATE_DEFAULT,
-    DataSource,
-)
 
 log = logging.getLogger("mlip_transfer.data.parse")
 

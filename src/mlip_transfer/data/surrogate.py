@@ -43,10 +43,10 @@ from pymatgen.core import Lattice, Structure
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from mlip_transfer.data import dataset
-from mlip_transfer.energy_scale import energies
 from mlip_transfer.core.errors import ConfigError, DataError
 from mlip_transfer.core.provenance import SURROGATE_DEFAULT
+from mlip_transfer.data import dataset
+from mlip_transfer.energy_scale import energies
 
 logger = logging.getLogger("mlip_transfer.data.surrogate")
 
@@ -359,7 +359,6 @@ def _run_all(candidates: Sequence[Candidate], settings: BuildSettings, *,
     with logging_redirect_tqdm() if progress else contextlib.nullcontext():
         if settings.processes == 1:
             import torch
-
             from threadpoolctl import threadpool_limits
 
             threads = torch.get_num_threads()

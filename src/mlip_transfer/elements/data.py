@@ -19,8 +19,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlip_transfer.data.dataset import FRAMES_FILE, Frame, iter_frames, write_frames, write_materials
 from mlip_transfer.core.errors import DataError
+from mlip_transfer.data.dataset import (
+    FRAMES_FILE,
+    Frame,
+    iter_frames,
+    write_frames,
+    write_materials,
+)
 
 INDEX_FILE = "frames.csv"
 INDEX_COLUMNS = ("frame_id", "element", "temperature", "set", "trajectory", "time_ps", "n_atoms")

@@ -21,15 +21,14 @@ hidden 32 (128), output embedding 64 (256), interaction embedding 16 (64); basis
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
-import math
-
-import numpy as np
 from torch_geometric.nn.models.dimenet import (
     BesselBasisLayer,
     EmbeddingBlock,
@@ -41,8 +40,9 @@ from torch_geometric.nn.models.dimenet_utils import Jn, Jn_zeros
 from torch_geometric.nn.resolver import activation_resolver
 from torch_geometric.utils import scatter
 
-from mlip_transfer.elements.graph import GraphBatch
 from mlip_transfer.core.errors import ConfigError
+from mlip_transfer.core.files import save_torch_atomic
+from mlip_transfer.elements.graph import GraphBatch
 
 N_SPECIES = 95  # rows of torch_geometric's species embedding (atomic numbers 0-94)
 
@@ -227,11 +227,9 @@ def save_model(model: DimeNetPP, path: str | Path, **info: Any) -> Path:
     """Write architecture, weights (shift included) and ``info`` to one file, atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(
-        {"settings": asdict(model.settings), "state_dict": model.state_dict(), "info": info}, tmp
+    save_torch_atomic(
+        {"settings": asdict(model.settings), "state_dict": model.state_dict(), "info": info}, path
     )
-    tmp.replace(path)
     return path
 
 

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from ase import Atoms
 
+from mlip_transfer.core.errors import DataError
+from mlip_transfer.core.provenance import STILLINGER_WEBER
 from mlip_transfer.data.dataset import write_frames
 from mlip_transfer.elements.data import group_by_temperature, load_frames, write_dataset
 from mlip_transfer.elements.sampling import SamplingSettings, sample_frames
@@ -25,8 +27,6 @@ from mlip_transfer.elements.stillinger_weber import (
     sw_calculator,
 )
 from mlip_transfer.elements.structure import adf, curve_difference, rdf
-from mlip_transfer.core.errors import DataError
-from mlip_transfer.core.provenance import STILLINGER_WEBER
 
 # torch and torch_geometric (several seconds to import) are imported inside the jobs that need
 # them, so the sampling and analysis jobs start quickly.

@@ -26,10 +26,10 @@ from ase.md.velocitydistribution import Stationary
 from matscipy.neighbours import neighbour_list
 from tqdm.auto import tqdm
 
+from mlip_transfer.core.errors import ConfigError, DataError
 from mlip_transfer.elements.dimenet import DimeNetPP, energy_and_forces
 from mlip_transfer.elements.graph import build_graph, collate
 from mlip_transfer.elements.sampling import thermalize
-from mlip_transfer.core.errors import ConfigError, DataError
 
 logger = logging.getLogger("mlip_transfer.elements.md")
 REASONS = ("nan", "overlap", "runaway")

@@ -21,9 +21,9 @@ from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import Stationary
 from tqdm.auto import tqdm
 
+from mlip_transfer.core.errors import ConfigError
 from mlip_transfer.data.dataset import Frame
 from mlip_transfer.elements.stillinger_weber import check_element, diamond_cell, sw_calculator
-from mlip_transfer.core.errors import ConfigError
 
 logger = logging.getLogger("mlip_transfer.elements.sampling")
 

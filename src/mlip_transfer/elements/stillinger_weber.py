@@ -67,7 +67,12 @@ def _pair_triplet_neighbourhood(atom_type: Any, pair_type: Any) -> Any:
     neighbourhood also finds the j-k pair of every triplet in a Python loop, about 70 % of a
     force call on 64 atoms. Same triplets, same distances, same numbers, ~3x faster.
     """
-    from matscipy.neighbours import CutoffNeighbourhood, first_neighbours, neighbour_list, triplet_list
+    from matscipy.neighbours import (
+        CutoffNeighbourhood,
+        first_neighbours,
+        neighbour_list,
+        triplet_list,
+    )
 
     class PairTripletNeighbourhood(CutoffNeighbourhood):
         def get_triplets(self, atoms, quantities, neighbours=None, cutoff=None):  # noqa: ANN001

@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -32,6 +31,9 @@ import torch
 from ase.data import atomic_numbers
 from tqdm.auto import tqdm
 
+from mlip_transfer.core.device import resolve_device
+from mlip_transfer.core.errors import ConfigError, DataError
+from mlip_transfer.core.files import save_torch_atomic
 from mlip_transfer.data.dataset import Frame
 from mlip_transfer.elements.dimenet import (
     DimeNetPP,
@@ -41,7 +43,6 @@ from mlip_transfer.elements.dimenet import (
     load_model,
 )
 from mlip_transfer.elements.graph import PeriodicGraph, build_graph, collate
-from mlip_transfer.core.errors import ConfigError, DataError
 
 logger = logging.getLogger("mlip_transfer.elements.training")
 METHODS = ("scratch", "transfer")
@@ -80,12 +81,6 @@ class TrainSettings:
             )
         if self.checkpoint_every < 0:
             raise ConfigError("checkpoint_every must be >= 0")
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def frame_graph(frame: Frame, *, cutoff: float) -> PeriodicGraph:
@@ -180,12 +175,6 @@ def _signature(settings: TrainSettings, frames: Sequence[Frame], model: DimeNetP
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def train_force_matching(
     *,
     model: DimeNetPP,
@@ -237,7 +226,7 @@ def train_force_matching(
         logger.info("%s: resuming from step %d of %d", label, start_step, settings.steps)
 
     def save(step: int) -> None:
-        _atomic_save(
+        save_torch_atomic(
             {
                 "signature": signature,
                 "step": step,

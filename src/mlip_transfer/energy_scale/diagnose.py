@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 from pymatgen.core import Element
 
+from mlip_transfer.core.errors import DataError
+from mlip_transfer.data.dataset import Frame, display_name
 from mlip_transfer.energy_scale.atomref import (
     AtomRefFit,
     composition_matrix,
@@ -31,8 +33,6 @@ from mlip_transfer.energy_scale.atomref import (
     model_atomref_vector,
 )
 from mlip_transfer.energy_scale.correlation import pearson
-from mlip_transfer.data.dataset import Frame, display_name
-from mlip_transfer.core.errors import DataError
 
 log = logging.getLogger(__name__)
 

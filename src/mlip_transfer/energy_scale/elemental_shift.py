@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mlip_transfer.energy_scale.correlation import pearson
 from mlip_transfer.core.errors import DataError
+from mlip_transfer.energy_scale.correlation import pearson
 
 
 def load_matpes_elemental_energies(path: str | Path) -> dict[str, float]:

@@ -10,10 +10,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from mlip_transfer.core.provenance import DataSource
 from mlip_transfer.density.benchmark import RATIO_RANGE
 from mlip_transfer.plots.style import stamp_source
 from mlip_transfer.plots.transfer import METHOD_COLORS, label
-from mlip_transfer.core.provenance import DataSource
 from mlip_transfer.scaling.laws import TARGETS, PowerLawFit, scratch_catches_up
 
 TARGET_TITLES = {"energy": "energy MAE (meV/atom)", "force": "force MAE (meV/Å)"}

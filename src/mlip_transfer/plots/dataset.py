@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from mlip_transfer.core.provenance import DataSource
 from mlip_transfer.data.dataset import display_name
 from mlip_transfer.plots.periodic_table import ptable_heatmap
 from mlip_transfer.plots.style import functional_color, stamp_source
-from mlip_transfer.core.provenance import DataSource
 
 
 def element_counts(frames: pd.DataFrame) -> Counter:

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from mlip_transfer.plots.style import stamp_source
 from mlip_transfer.core.provenance import DataSource
+from mlip_transfer.plots.style import stamp_source
 
 # Okabe-Ito, colourblind safe; the reference in black.
 METHOD_COLORS = {"scratch": "#D55E00", "transfer": "#0072B2", "stillinger-weber": "#000000"}

@@ -18,12 +18,12 @@ from matplotlib.figure import Figure
 from matplotlib.gridspec import SubplotSpec
 from pymatgen.core import Element
 
+from mlip_transfer.core.provenance import DataSource
+from mlip_transfer.data.dataset import display_name
 from mlip_transfer.energy_scale.atomref import N_ELEMENTS
 from mlip_transfer.energy_scale.correlation import PAPER_RHO, pearson
-from mlip_transfer.data.dataset import display_name
 from mlip_transfer.plots.periodic_table import compact_number, ptable_heatmap
 from mlip_transfer.plots.style import functional_color, stamp_source
-from mlip_transfer.core.provenance import DataSource
 
 # Okabe-Ito colours (colour-blind safe) for series that are not a functional.
 REFIT_COLOR = "#0072B2"

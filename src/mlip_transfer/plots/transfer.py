@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from mlip_transfer.plots.style import stamp_source
 from mlip_transfer.core.provenance import DataSource
+from mlip_transfer.plots.style import stamp_source
 
 METHOD_LABELS = {
     "1_scratch": "M1 scratch",

@@ -25,9 +25,10 @@ import pandas as pd
 from pymatgen.core import Composition, Structure
 from tqdm import tqdm
 
-from mlip_transfer.energy_scale import energies
 from mlip_transfer.core.errors import DataError
-from mlip_transfer.transfer.relaxation import FAILURE_REASONS, failure_counts, load_model
+from mlip_transfer.energy_scale import energies
+from mlip_transfer.transfer.models import load_chgnet
+from mlip_transfer.transfer.relaxation import FAILURE_REASONS, failure_counts
 
 logger = logging.getLogger("mlip_transfer.transfer.evaluation")
 
@@ -55,7 +56,7 @@ def static_energies(
 
     Args:
         model: A CHGNet instance, or a model file or name (see
-            :func:`mlip_transfer.transfer.relaxation.load_model`).
+            :func:`mlip_transfer.transfer.models.load_chgnet`).
         structures: Material id -> structure.
         batch_size: Prediction batch size (keep <= 16 on a 24 GB machine).
         progress: Show a progress bar over batches.
@@ -64,7 +65,7 @@ def static_energies(
         Material id -> energy per atom, in the order of ``structures``.
     """
     if isinstance(model, (str, os.PathLike)):
-        model = load_model(model)
+        model = load_chgnet(model)
     converter = model.graph_converter
     graphs, ids = [], []
     result = {str(mid): math.nan for mid in structures}

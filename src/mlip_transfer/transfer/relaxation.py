@@ -52,13 +52,13 @@ from pymatgen.io.ase import AseAtomsAdaptor
 from tqdm import tqdm
 
 from mlip_transfer.core.errors import ConfigError
+from mlip_transfer.transfer.models import check_model, load_chgnet
 
 logger = logging.getLogger("mlip_transfer.transfer.relaxation")
 
 # The paper's criterion of a failed relaxation, and CHGNet's atom-graph cutoff.
 ISOLATION_CUTOFF = 6.0  # Å
 # Names CHGNet.load(model_name=...) accepts in chgnet 0.4.
-SHIPPED_MODELS = ("0.3.0", "0.2.0", "r2scan")
 FAILURE_REASONS = ("isolated_atom", "non_finite", "error")
 RESULT_COLUMNS = (
     "material_id",
@@ -132,44 +132,6 @@ def _isolation_message(structure: Structure, sites: list[int]) -> str:
 # --------------------------------------------------------------------------- models
 
 
-def load_model(model_path_or_name: str | os.PathLike, *, device: str = "cpu") -> Any:
-    """A CHGNet model from a saved file (``CHGNet.from_file``) or a shipped name (``"0.3.0"``).
-
-    An existing path wins over a name; anything else is passed to ``CHGNet.load(model_name=)``
-    (names shipped with chgnet 0.4: ``"0.3.0"``, ``"0.2.0"``, ``"r2scan"``).
-
-    Raises:
-        ConfigError: Neither an existing file nor a known model name.
-    """
-    from chgnet.model import CHGNet
-
-    text = str(model_path_or_name)
-    with contextlib.redirect_stdout(io.StringIO()):  # chgnet prints its device
-        if Path(text).is_file():
-            return CHGNet.from_file(text).to(device)
-        try:
-            return CHGNet.load(model_name=text, verbose=False, use_device=device)
-        except (ValueError, FileNotFoundError, KeyError) as exc:
-            raise ConfigError(
-                f"model {text!r} is neither an existing file nor a CHGNet model name ({exc})"
-            ) from exc
-
-
-def check_model(model_path_or_name: str | os.PathLike) -> str:
-    """Return the model as a string if it is an existing file or a shipped name, else raise.
-
-    Raises:
-        ConfigError: Neither an existing file nor one of :data:`SHIPPED_MODELS`.
-    """
-    text = str(model_path_or_name)
-    if not Path(text).is_file() and text not in SHIPPED_MODELS:
-        raise ConfigError(
-            f"model {text!r} is neither an existing file nor a CHGNet model name "
-            f"{list(SHIPPED_MODELS)}"
-        )
-    return text
-
-
 _CALCULATORS: dict[tuple[str, str], Any] = {}
 _LOAD_ERRORS: dict[tuple[str, str], str] = {}
 
@@ -183,7 +145,7 @@ def _calculator(model_path_or_name: str, device: str) -> Any:
         from chgnet.model.dynamics import CHGNetCalculator
 
         try:
-            model = load_model(model_path_or_name, device=device)
+            model = load_chgnet(model_path_or_name, device=device)
         except Exception as exc:
             _LOAD_ERRORS[key] = f"{type(exc).__name__}: {exc}"
             raise
@@ -371,7 +333,7 @@ def relax_structures(
     Args:
         structures: Material id -> starting structure (ordered, one element per site).
         model_path_or_name: A saved model file (``CHGNet.from_file``) or a CHGNet model name
-            (``"0.3.0"``, ``"r2scan"``); see :func:`load_model`.
+            (``"0.3.0"``, ``"r2scan"``); see :func:`mlip_transfer.transfer.models.load_chgnet`.
         fmax: FIRE convergence criterion, eV/Å (cell forces included when ``relax_cell``).
         max_steps: Step limit; relaxations still above ``fmax`` are kept, flagged
             ``not_converged``.

@@ -55,7 +55,7 @@ does not reach the parameter, e.g. a batch without any angle; NaN for a frozen p
 Outputs of :func:`train` in ``out_dir``: ``checkpoint_epoch{N}.pt`` (model, optimizer,
 scheduler, epoch, RNG states, history so far), ``history.csv``, ``gradients.csv``,
 ``model_final.pt`` and ``model_best.pt`` (both loadable with ``CHGNet.from_file`` or
-:func:`load_model`), ``train_summary.json``.
+:func:`mlip_transfer.transfer.models.load_chgnet`), ``train_summary.json``.
 """
 
 from __future__ import annotations
@@ -65,7 +65,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import random
 import re
 import time
@@ -80,6 +79,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from mlip_transfer.core.device import resolve_device
+from mlip_transfer.core.errors import ConfigError, DataError
+from mlip_transfer.core.files import save_torch_atomic, write_text_atomic
+from mlip_transfer.data.dataset import Frame
 from mlip_transfer.energy_scale.atomref import (
     add_shift,
     fit_atomref_to_frames,
@@ -87,8 +90,6 @@ from mlip_transfer.energy_scale.atomref import (
     read_model_atomref,
     set_model_atomref,
 )
-from mlip_transfer.data.dataset import Frame
-from mlip_transfer.core.errors import ConfigError, DataError
 
 logger = logging.getLogger("mlip_transfer.transfer.training")
 
@@ -154,13 +155,6 @@ _CHECKPOINT = re.compile(r"^checkpoint_epoch(\d+)\.pt$")
 # ------------------------------------------------------------------ small helpers
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"``: CUDA when available, else CPU; anything else is passed to ``torch.device``."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def _check_method(method: str) -> str:
     if method not in METHODS:
         raise ConfigError(f"training method must be one of {list(METHODS)}, got {method!r}")
@@ -174,25 +168,6 @@ def _sha(text: str, n: int = 16) -> str:
 def _tenth_steps(n_batches: int) -> list[int]:
     """Batches (1-based) after which chgnet's Trainer steps its scheduler: every tenth."""
     return sorted({max(1, (k * n_batches) // 10) for k in range(1, 11)}) if n_batches else []
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def load_model(path: str | Path) -> Any:
-    """Load ``model_final.pt`` / ``model_best.pt`` / a checkpoint (same as ``CHGNet.from_file``)."""
-    from chgnet.model import CHGNet
-
-    return CHGNet.from_file(str(path))
 
 
 # ------------------------------------------------------------------ graphs and labels
@@ -274,7 +249,7 @@ class GraphCache:
             return
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         name = f"shard-{_sha(chr(10).join(sorted(graphs) + sorted(failed)))}.pt"
-        _atomic_save(
+        save_torch_atomic(
             {"settings": self.settings, "graphs": graphs, "failed": failed}, self.cache_dir / name
         )
         self._seen_shards.add(name)
@@ -893,8 +868,8 @@ def _write_tables(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     hist = pd.DataFrame(history, columns=list(HISTORY_COLUMNS))
     grads = pd.DataFrame(gradients, columns=list(GRADIENT_COLUMNS))
-    _atomic_text(out_dir / "history.csv", hist.to_csv(index=False))
-    _atomic_text(out_dir / "gradients.csv", grads.to_csv(index=False))
+    write_text_atomic(out_dir / "history.csv", hist.to_csv(index=False))
+    write_text_atomic(out_dir / "gradients.csv", grads.to_csv(index=False))
     return hist, grads
 
 
@@ -1202,8 +1177,8 @@ def train(
         logger.info(message)
         if metric is not None and metric < best["energy_mae"]:
             best = {"epoch": epoch, "energy_mae": metric}
-            _atomic_save(_model_file(model, method, info, epoch), out_dir / "model_best.pt")
-        _atomic_save(
+            save_torch_atomic(_model_file(model, method, info, epoch), out_dir / "model_best.pt")
+        save_torch_atomic(
             {
                 "epoch": epoch,
                 "model": model.as_dict(),
@@ -1225,9 +1200,9 @@ def train(
         _write_tables(out_dir, history, gradients)
 
     hist, grads = _write_tables(out_dir, history, gradients)
-    _atomic_save(_model_file(model, method, info, epochs), out_dir / "model_final.pt")
+    save_torch_atomic(_model_file(model, method, info, epochs), out_dir / "model_final.pt")
     if not (out_dir / "model_best.pt").exists():  # every epoch's metric was NaN
-        _atomic_save(_model_file(model, method, info, epochs), out_dir / "model_best.pt")
+        save_torch_atomic(_model_file(model, method, info, epochs), out_dir / "model_best.pt")
     last_val = [row for row in history if row["split"] == "val" and row["epoch"] == epochs]
     val_after = _errors_from_row(last_val[0]) if last_val else {}
     total_train_s = prior_train_s + run_train_s
@@ -1263,7 +1238,7 @@ def train(
         "graph_conversion_s_this_run": cache.conversion_s - conversion_before,
         "model_info": dict(info or {}),
     }
-    _atomic_text(
+    write_text_atomic(
         out_dir / "train_summary.json", json.dumps(summary, indent=2, default=_json_default) + "\n"
     )
     logger.info(

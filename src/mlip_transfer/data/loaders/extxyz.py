@@ -36,10 +36,16 @@ from ase import Atoms, units
 from ase.io import read as ase_read
 from ase.stress import voigt_6_to_full_3x3_stress
 
-from mlip_transfer.data.dataset import Frame, check_element, validate_frame
 from mlip_transfer.core.errors import ConfigError, DataError
+from mlip_transfer.data.dataset import Frame, check_element, validate_frame
 from mlip_transfer.data.filters import ParseReport
-from mlip_transfer.data.loaders._common import array, check_on_invalid, drop_invalid, number, relocate
+from mlip_transfer.data.loaders._common import (
+    array,
+    check_on_invalid,
+    drop_invalid,
+    number,
+    relocate,
+)
 
 STRESS_UNITS = {"eV/A3": 1.0 / units.GPa, "GPa": 1.0}
 

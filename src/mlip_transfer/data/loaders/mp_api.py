@@ -24,8 +24,8 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from mlip_transfer.data.dataset import MATERIAL_COLUMNS
 from mlip_transfer.core.errors import ConfigError, DataError
+from mlip_transfer.data.dataset import MATERIAL_COLUMNS
 
 log = logging.getLogger(__name__)
 

@@ -33,10 +33,16 @@ from typing import Any, BinaryIO
 
 import ijson
 
-from mlip_transfer.data.dataset import Frame, check_element, validate_frame
 from mlip_transfer.core.errors import DataError
+from mlip_transfer.data.dataset import Frame, check_element, validate_frame
 from mlip_transfer.data.filters import ParseReport
-from mlip_transfer.data.loaders._common import array, check_on_invalid, drop_invalid, number, relocate
+from mlip_transfer.data.loaders._common import (
+    array,
+    check_on_invalid,
+    drop_invalid,
+    number,
+    relocate,
+)
 
 log = logging.getLogger(__name__)
 
