@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ from mlip_transfer.data.dataset import (
     write_materials,
 )
 from mlip_transfer.data.filters import FilterConfig, ParseReport, filter_group
-from mlip_transfer.data.sources import SOURCE_NAMES, check_settings, plan_source  # noqa: F401
+from mlip_transfer.data.sources import SOURCE_NAMES, Plan, check_settings, plan_source  # noqa: F401
 
 log = logging.getLogger("mlip_transfer.data.parse")
 
@@ -84,6 +84,50 @@ def _relaxed_energies(materials: pd.DataFrame) -> dict[tuple[str, str], float]:
     }
 
 
+def _filtered(
+    plan: Plan, filters: FilterConfig, report: ParseReport, relaxed: Mapping[tuple[str, str], float]
+) -> Iterator[tuple[Frame, str | None]]:
+    """The kept frames of every group of the plan, each with its input file."""
+    for frames, file in plan.groups:
+        for frame in filter_group(
+            frames, config=filters, report=report, relaxed_energies=relaxed, file=file
+        ):
+            yield frame, file(frame) if callable(file) else file
+
+
+def _unique_ids(
+    frames: Iterable[tuple[Frame, str | None]], kept_materials: set[str]
+) -> Iterator[Frame]:
+    """Pass the frames on, adding their materials to ``kept_materials``; a reused frame id of
+    any material raises."""
+    frame_ids: dict[str, str] = {}
+    for frame, where in frames:
+        if frame.frame_id in frame_ids:
+            raise DataError(
+                f"frame id also used by a frame of material "
+                f"{frame_ids[frame.frame_id]!r}; frame ids must be unique",
+                file=where,
+                record=frame.frame_id,
+                field="frame_id",
+            )
+        frame_ids[frame.frame_id] = frame.material_id
+        kept_materials.add(frame.material_id)
+        yield frame
+
+
+def _write_frames_whole(out_dir: Path, frames: Iterable[Frame]) -> int:
+    """Write the frames file through a partial file, so a failed parse leaves none behind."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    partial = out_dir / (FRAMES_FILE + ".partial")
+    try:
+        n_frames = write_frames(partial, frames)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(out_dir / FRAMES_FILE)
+    return n_frames
+
+
 def parse_dataset(
     *, source: str, settings: Mapping[str, Any], filters: FilterConfig, out_dir: str | Path
 ) -> ParseReport:
@@ -109,34 +153,8 @@ def parse_dataset(
     plan = plan_source(source, settings, on_invalid=on_invalid, report=report)
     relaxed = _relaxed_energies(plan.materials)
     kept_materials: set[str] = set()
-    frame_ids: dict[str, str] = {}
-
-    def kept_frames() -> Iterator[Frame]:
-        for frames, file in plan.groups:
-            for frame in filter_group(
-                frames, config=filters, report=report, relaxed_energies=relaxed, file=file
-            ):
-                where = file(frame) if callable(file) else file
-                if frame.frame_id in frame_ids:
-                    raise DataError(
-                        f"frame id also used by a frame of material "
-                        f"{frame_ids[frame.frame_id]!r}; frame ids must be unique",
-                        file=where,
-                        record=frame.frame_id,
-                        field="frame_id",
-                    )
-                frame_ids[frame.frame_id] = frame.material_id
-                kept_materials.add(frame.material_id)
-                yield frame
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    partial = out_dir / (FRAMES_FILE + ".partial")
-    try:
-        n_frames = write_frames(partial, kept_frames())
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    partial.replace(out_dir / FRAMES_FILE)
+    frames = _unique_ids(_filtered(plan, filters, report, relaxed), kept_materials)
+    n_frames = _write_frames_whole(out_dir, frames)
 
     table = plan.materials
     keep = table["material_id"].isin(kept_materials) | table["is_elemental_reference"].astype(bool)

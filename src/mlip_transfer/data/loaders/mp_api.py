@@ -112,6 +112,33 @@ _get_page = get_page
 _Session = Session
 
 
+def _fetch_all_pages(
+    session: Session,
+    url: str,
+    query: dict[str, Any],
+    filters: dict[str, Any],
+    *,
+    headers: dict,
+    timeout: float,
+    response_meta: dict | None,
+) -> list[dict]:
+    """Every page of one query (``_skip`` goes between ``query`` and ``filters``, the order of
+    the parameters in the URL), until a short page or ``total_doc``."""
+    docs: list[dict] = []
+    skip = 0
+    while True:
+        body = get_page(session, url, {**query, "_skip": skip, **filters}, headers, timeout)
+        page = body["data"]
+        docs.extend(page)
+        skip += len(page)
+        meta = body.get("meta") or {}
+        if response_meta is not None:
+            response_meta.update(meta)
+        total = meta.get("total_doc")
+        if len(page) < query["_limit"] or (isinstance(total, int) and skip >= total):
+            return docs
+
+
 def fetch_thermo_docs(
     *,
     material_ids: Sequence[str] | None = None,
@@ -160,30 +187,18 @@ def fetch_thermo_docs(
         import requests
 
         session = requests.Session()
+    query = {"thermo_types": ",".join(thermo_types), "_fields": ",".join(fields), "_limit": page_size}
     docs: list[dict] = []
     for batch in _batches(material_ids, batch_size):
-        skip = 0
-        while True:
-            params: dict[str, Any] = {
-                "thermo_types": ",".join(thermo_types),
-                "_fields": ",".join(fields),
-                "_limit": page_size,
-                "_skip": skip,
-            }
-            if batch is not None:
-                params["material_ids"] = ",".join(batch)
-            if nelements is not None:
-                params["nelements_min"], params["nelements_max"] = nelements
-            body = get_page(session, url, params, headers, timeout)
-            page = body["data"]
-            docs.extend(page)
-            skip += len(page)
-            meta = body.get("meta") or {}
-            if response_meta is not None:
-                response_meta.update(meta)
-            total = meta.get("total_doc")
-            if len(page) < page_size or (isinstance(total, int) and skip >= total):
-                break
+        filters: dict[str, Any] = {}
+        if batch is not None:
+            filters["material_ids"] = ",".join(batch)
+        if nelements is not None:
+            filters["nelements_min"], filters["nelements_max"] = nelements
+        docs += _fetch_all_pages(
+            session, url, query, filters, headers=headers, timeout=timeout,
+            response_meta=response_meta,
+        )
     log.info("fetched %d thermo docs from %s", len(docs), url)
     return sorted(docs, key=doc_key)
 
