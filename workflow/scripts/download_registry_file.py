@@ -1,8 +1,8 @@
 """Download one registry file and keep it only if its size and checksum verify."""
 
 from mlip_transfer.core.logs import rule_log
-from mlip_transfer.core.registry import download, load_registry
+from mlip_transfer.data.jobs import download_registry_file
 
-with rule_log(snakemake.log[0], f"download {snakemake.params.entry}"):  # noqa: F821
-    entry = load_registry("resources/registry.yaml")[snakemake.params.entry]  # noqa: F821
-    download(entry, snakemake.output[0])  # noqa: F821
+smk = snakemake  # noqa: F821
+with rule_log(smk.log[0], f"download {smk.params.entry}"):
+    download_registry_file(entry=smk.params.entry, out=smk.output[0])

@@ -36,7 +36,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -289,23 +289,37 @@ def read_materials(path: str | Path) -> pd.DataFrame:
     missing = [col for col in MATERIAL_COLUMNS if col not in table.columns]
     if missing:
         raise DataError(f"columns {missing} are missing", file=str(path), field=missing[0])
-    duplicated = table.duplicated(["material_id", "functional"])
-    if duplicated.any():
-        row = table[duplicated].iloc[0]
-        raise DataError(
-            f"material appears twice for functional {row.functional!r}",
-            file=str(path),
-            record=row.material_id,
-            field="material_id",
-        )
+    check_rows(
+        table,
+        table.duplicated(["material_id", "functional"]),
+        lambda row: f"material appears twice for functional {row.functional!r}",
+        path=path,
+        field="material_id",
+    )
     for col in ("relaxed_energy_per_atom", "formation_energy_per_atom"):
         bad = ~np.isfinite(table[col].to_numpy(dtype=float))
-        if bad.any():
-            raise DataError(
-                "value is NaN or missing",
-                file=str(path),
-                record=table.loc[bad, "material_id"].iloc[0],
-                field=col,
-            )
+        check_rows(table, bad, lambda row: "value is NaN or missing", path=path, field=col)
     table["is_elemental_reference"] = table["is_elemental_reference"].astype(bool)
     return table
+
+
+def check_rows(
+    table: pd.DataFrame,
+    bad: Any,
+    reason: Callable[[Any], str],
+    *,
+    path: str | Path,
+    field: str,
+) -> None:
+    """Raise a DataError naming the first row flagged ``bad`` (by its material id), if any.
+
+    Args:
+        table: A table with a ``material_id`` column, read from ``path``.
+        bad: Boolean mask over the rows.
+        reason: The error's reason, given the offending row.
+        path: The file the table came from.
+        field: The column at fault.
+    """
+    if bad.any():
+        row = table[bad].iloc[0]
+        raise DataError(reason(row), file=str(path), record=row.material_id, field=field)

@@ -1,4 +1,4 @@
-"""The paper's frame filters (Methods, "Data preparation") and the report of what they dropped.
+"""The paper's frame filters (Methods, "Data preparation"); what they drop goes to a ParseReport.
 
 The paper filters MP-r2SCAN with four criteria, applied here in this order so that every dropped
 frame gets exactly one reason:
@@ -24,21 +24,24 @@ up one task per material, whose final frame is the last one in input order.
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from mlip_transfer.core.errors import ConfigError, DataError
 from mlip_transfer.data.dataset import Frame
 
-REASONS = ("invalid", "missing_label", "final_frame_mismatch", "energy_out_of_window", "duplicate")
-DROPPED_COLUMNS = ("file", "frame_id", "material_id", "reason", "field", "detail")
+# The report has its own module; its names stay importable from here.
+from mlip_transfer.data.report import (  # noqa: F401
+    DROPPED_COLUMNS,
+    REASONS,
+    DroppedRecord,
+    ParseReport,
+)
+
 _FRAME_ID = re.compile(r"^(?P<task>.+)-(?P<calc>\d+)-(?P<step>\d+)$")
 
 FileOf = str | Callable[[Frame], str | None] | None
@@ -117,131 +120,6 @@ class FilterConfig:
         return asdict(self)
 
 
-@dataclass(frozen=True, kw_only=True)
-class DroppedRecord:
-    """One record that did not make it into the dataset, and why."""
-
-    file: str | None
-    frame_id: str | None
-    material_id: str | None
-    reason: str
-    field: str | None = None
-    detail: str = ""
-
-    def sort_key(self) -> tuple[str, ...]:
-        return tuple(str(getattr(self, name) or "") for name in DROPPED_COLUMNS)
-
-
-@dataclass(kw_only=True)
-class ParseReport:
-    """Counts of records read, kept and dropped (per reason), with every dropped record.
-
-    Attributes:
-        records_read: Frames read per input file.
-        kept_by_functional: Frames kept per functional.
-        dropped: Every dropped record.
-        no_relaxed_reference: Kept frames per material that had no relaxed energy, so criteria
-            1 and 3 could not be applied to them.
-        notes: Other counts worth a reader's attention (e.g. missing elemental references).
-    """
-
-    records_read: dict[str, int] = field(default_factory=dict)
-    kept_by_functional: dict[str, int] = field(default_factory=dict)
-    dropped: list[DroppedRecord] = field(default_factory=list)
-    no_relaxed_reference: dict[str, int] = field(default_factory=dict)
-    notes: dict[str, Any] = field(default_factory=dict)
-
-    def count_read(self, file: str | None, n: int = 1) -> None:
-        key = str(file)
-        self.records_read[key] = self.records_read.get(key, 0) + n
-
-    def count_kept(self, functional: str, n: int = 1) -> None:
-        self.kept_by_functional[functional] = self.kept_by_functional.get(functional, 0) + n
-
-    def drop(
-        self,
-        *,
-        reason: str,
-        file: str | None,
-        frame_id: str | None,
-        material_id: str | None,
-        field: str | None = None,
-        detail: str = "",
-    ) -> None:
-        if reason not in REASONS:
-            raise ValueError(f"unknown drop reason {reason!r}; known: {REASONS}")
-        self.dropped.append(
-            DroppedRecord(
-                file=None if file is None else str(file),
-                frame_id=frame_id,
-                material_id=material_id,
-                reason=reason,
-                field=field,
-                detail=detail,
-            )
-        )
-
-    @property
-    def kept(self) -> int:
-        return sum(self.kept_by_functional.values())
-
-    @property
-    def dropped_counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(REASONS, 0)
-        for record in self.dropped:
-            counts[record.reason] += 1
-        return counts
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "records_read": dict(sorted(self.records_read.items())),
-            "total_read": sum(self.records_read.values()),
-            "kept": self.kept,
-            "kept_by_functional": dict(sorted(self.kept_by_functional.items())),
-            "dropped_counts": self.dropped_counts,
-            "no_relaxed_reference": {
-                "frames": sum(self.no_relaxed_reference.values()),
-                "materials": sorted(self.no_relaxed_reference),
-            },
-            "notes": dict(sorted(self.notes.items())),
-            "dropped": [asdict(r) for r in sorted(self.dropped, key=DroppedRecord.sort_key)],
-        }
-
-    def write_json(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")
-        return path
-
-    def write_dropped_csv(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(DROPPED_COLUMNS)
-            for record in sorted(self.dropped, key=DroppedRecord.sort_key):
-                writer.writerow(
-                    ["" if (v := getattr(record, c)) is None else v for c in DROPPED_COLUMNS]
-                )
-        return path
-
-    def summary_lines(self) -> list[str]:
-        total = sum(self.records_read.values())
-        lines = [f"read {total} records from {len(self.records_read)} file(s)"]
-        lines += [f"  {file}: {n}" for file, n in sorted(self.records_read.items())]
-        kept = ", ".join(f"{k} {v}" for k, v in sorted(self.kept_by_functional.items()))
-        lines.append(f"kept {self.kept} frames" + (f" ({kept})" if kept else ""))
-        lines += [f"dropped {n} as {reason}" for reason, n in self.dropped_counts.items() if n]
-        if self.no_relaxed_reference:
-            lines.append(
-                f"{sum(self.no_relaxed_reference.values())} kept frames of "
-                f"{len(self.no_relaxed_reference)} materials had no relaxed reference energy "
-                "(criteria 1 and 3 not applied)"
-            )
-        lines += [f"note: {key} = {value}" for key, value in sorted(self.notes.items())]
-        return lines
-
-
 def parse_frame_id(frame_id: str) -> tuple[str, int, int] | None:
     """Split ``task_id-calc_id-ionic_step`` into its parts, or None if it has another form."""
     match = _FRAME_ID.match(frame_id)
@@ -275,11 +153,10 @@ def _check_labels(
         if missing is None:
             kept.append(frame)
         elif config.require_complete_labels:
-            report.drop(
+            report.drop_frame(
+                frame,
                 reason="missing_label",
                 file=_file_of(file, frame),
-                frame_id=frame.frame_id,
-                material_id=frame.material_id,
                 field=missing,
                 detail=detail,
             )
@@ -333,11 +210,10 @@ def _check_final_frames(
                 bad[index] = detail
     for index, detail in sorted(bad.items()):
         frame = frames[index]
-        report.drop(
+        report.drop_frame(
+            frame,
             reason="final_frame_mismatch",
             file=_file_of(file, frame),
-            frame_id=frame.frame_id,
-            material_id=frame.material_id,
             field="energy",
             detail=detail,
         )
@@ -352,11 +228,10 @@ def _check_window(
     for frame in frames:
         delta = frame.energy_per_atom - relaxed
         if (above is not None and delta > above) or (below is not None and delta < -below):
-            report.drop(
+            report.drop_frame(
+                frame,
                 reason="energy_out_of_window",
                 file=_file_of(file, frame),
-                frame_id=frame.frame_id,
-                material_id=frame.material_id,
                 field="energy",
                 detail=f"{delta:+.4f} eV/atom from the relaxed energy (allowed: "
                 f"{'any' if below is None else f'-{below}'} .. "
@@ -394,11 +269,10 @@ def _deduplicate(
             bucket.append((frame, frame.to_structure() if structure is None else structure))
         else:
             other, delta = duplicate_of
-            report.drop(
+            report.drop_frame(
+                frame,
                 reason="duplicate",
                 file=_file_of(file, frame),
-                frame_id=frame.frame_id,
-                material_id=frame.material_id,
                 field="structure",
                 detail=f"matches {other.frame_id} (|dE| = {delta * 1000:.2f} meV/atom)",
             )
@@ -454,15 +328,13 @@ def filter_group(
     return frames
 
 
-def apply_filters(
-    frames: Iterable[Frame],
-    *,
-    config: FilterConfig,
-    report: ParseReport,
-    relaxed_energies: Mapping[tuple[str, str], float] | None = None,
-    file: FileOf = None,
-) -> list[Frame]:
-    """Filter frames of any number of materials; see :func:`filter_group` for the arguments.
+def apply_filters(frames: Iterable[Frame], **options: Any) -> list[Frame]:
+    """Filter frames of any number of materials, one :func:`filter_group` per group.
+
+    Args:
+        frames: Frames of any materials and functionals.
+        **options: The keyword arguments of :func:`filter_group` (``config``, ``report``,
+            ``relaxed_energies``, ``file``).
 
     Returns:
         The kept frames sorted by material id, functional and frame id, so the result does not
@@ -474,13 +346,5 @@ def apply_filters(
         groups[(frame.material_id, frame.functional)].append(frame)
     kept: list[Frame] = []
     for key in sorted(groups):
-        kept.extend(
-            filter_group(
-                groups[key],
-                config=config,
-                report=report,
-                relaxed_energies=relaxed_energies,
-                file=file,
-            )
-        )
+        kept.extend(filter_group(groups[key], **options))
     return kept

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlip_transfer.core.errors import ConfigError, DataError
+from mlip_transfer.data.dataset import check_rows
 
 SPLITS = ("train", "val", "test")
 
@@ -85,13 +86,11 @@ def read_split(path: str | Path) -> dict[str, str]:
     for column in ("material_id", "split"):
         if column not in table.columns:
             raise DataError("column is missing", file=str(path), field=column)
-    bad = ~table["split"].isin(SPLITS)
-    if bad.any():
-        row = table[bad].iloc[0]
-        raise DataError(
-            f"split {row.split!r} is not one of {SPLITS}",
-            file=str(path),
-            record=row.material_id,
-            field="split",
-        )
+    check_rows(
+        table,
+        ~table["split"].isin(SPLITS),
+        lambda row: f"split {row.split!r} is not one of {SPLITS}",
+        path=path,
+        field="split",
+    )
     return dict(zip(table["material_id"], table["split"], strict=True))

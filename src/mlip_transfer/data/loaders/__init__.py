@@ -2,7 +2,8 @@
 
 * :mod:`.mp_trajectories`: the MPtrj / MP-r2SCAN trajectory JSON (streamed with ijson);
 * :mod:`.extxyz`: user-supplied extended XYZ files (via ASE);
-* :mod:`.mp_api`: Materials Project thermo docs and the canonical materials table.
+* :mod:`.mp_api`: the Materials Project REST client for thermo docs, and their cache;
+* :mod:`.mp_materials`: thermo docs -> the canonical materials table.
 """
 
 from mlip_transfer.data.loaders.extxyz import ExtxyzConfig, iter_extxyz_frames, load_extxyz
@@ -12,8 +13,8 @@ from mlip_transfer.data.loaders.mp_api import (
     fetch_thermo_for_trajectory_file,
     load_thermo_docs,
     save_thermo_docs,
-    thermo_docs_to_materials,
 )
+from mlip_transfer.data.loaders.mp_materials import thermo_docs_to_materials
 from mlip_transfer.data.loaders.mp_trajectories import (
     iter_mp_trajectories,
     load_mp_trajectories,

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from mlip_transfer.core.errors import ConfigError, DataError
-from mlip_transfer.data.filters import ParseReport
+from mlip_transfer.data.report import ParseReport
 
 ON_INVALID = ("raise", "drop")
 # Bare NaN/Infinity tokens are quoted by the MP loader's stream filter (ijson rejects them);
@@ -17,9 +17,18 @@ _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 def drop_invalid(
-    error: DataError, *, report: ParseReport, file: str, frame_id: str, material_id: str | None
+    error: DataError,
+    *,
+    on_invalid: str,
+    report: ParseReport | None,
+    file: str,
+    frame_id: str,
+    material_id: str | None,
 ) -> None:
-    """Record a malformed frame as dropped (reason ``invalid``) with the error's field and reason."""
+    """Handle a malformed frame: re-raise ``error`` (``on_invalid="raise"``) or record the
+    frame as dropped (reason ``invalid``) with the error's field and reason."""
+    if on_invalid == "raise":
+        raise error
     report.drop(
         reason="invalid",
         file=file,
@@ -31,6 +40,7 @@ def drop_invalid(
 
 
 def check_on_invalid(on_invalid: str, report: ParseReport | None) -> None:
+    """Raise ConfigError on an unknown ``on_invalid`` or a ``"drop"`` without a report."""
     if on_invalid not in ON_INVALID:
         raise ConfigError(f"on_invalid must be one of {ON_INVALID}, got {on_invalid!r}")
     if on_invalid == "drop" and report is None:

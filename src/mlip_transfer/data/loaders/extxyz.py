@@ -38,7 +38,6 @@ from ase.stress import voigt_6_to_full_3x3_stress
 
 from mlip_transfer.core.errors import ConfigError, DataError
 from mlip_transfer.data.dataset import Frame, check_element, validate_frame
-from mlip_transfer.data.filters import ParseReport
 from mlip_transfer.data.loaders._common import (
     array,
     check_on_invalid,
@@ -46,6 +45,7 @@ from mlip_transfer.data.loaders._common import (
     number,
     relocate,
 )
+from mlip_transfer.data.report import ParseReport
 
 STRESS_UNITS = {"eV/A3": 1.0 / units.GPa, "GPa": 1.0}
 
@@ -125,6 +125,40 @@ def _stress(value: Any, *, scale: float, file: str, record: str, field: str) -> 
     return stress * scale
 
 
+def _extra(info: dict, *, file: str, record: str) -> dict[str, Any]:
+    """The filters' optional inputs: relaxed energy per atom and electronic convergence."""
+    extra = {}
+    relaxed = number(
+        info.get("e_per_atom_relaxed"), file=file, record=record, field="e_per_atom_relaxed"
+    )
+    if relaxed is not None:
+        extra["e_per_atom_relaxed"] = relaxed
+    if isinstance(info.get("electronic_converged"), (bool, np.bool_)):
+        extra["electronic_converged"] = bool(info["electronic_converged"])
+    return extra
+
+
+def _labels(atoms: Atoms, *, config: ExtxyzConfig, file: str, record: str) -> dict[str, Any]:
+    """The frame's labels under the configured names, in canonical units (None if absent)."""
+
+    def label(parse, value: Any, key: str, **options: Any) -> Any:
+        return parse(value, file=file, record=record, field=key, **options)
+
+    # Evaluated in this order, so an error names the first bad label.
+    return {
+        "energy": label(number, _lookup(atoms, config.energy_key, per_atom=False),
+                        config.energy_key),
+        "energy_uncorrected": label(number, atoms.info.get(config.energy_uncorrected_key),
+                                    config.energy_uncorrected_key),
+        "forces": label(array, _lookup(atoms, config.forces_key, per_atom=True),
+                        config.forces_key),
+        "stress": label(_stress, _lookup(atoms, config.stress_key, per_atom=False),
+                        config.stress_key, scale=STRESS_UNITS[config.stress_unit]),
+        "magmoms": label(array, _lookup(atoms, config.magmoms_key, per_atom=True),
+                         config.magmoms_key),
+    }
+
+
 def _atoms_to_frame(
     atoms: Atoms,
     *,
@@ -145,14 +179,7 @@ def _atoms_to_frame(
             record=frame_id,
             field="pbc",
         )
-    extra = {}
-    relaxed = number(
-        info.get("e_per_atom_relaxed"), file=file, record=frame_id, field="e_per_atom_relaxed"
-    )
-    if relaxed is not None:
-        extra["e_per_atom_relaxed"] = relaxed
-    if isinstance(info.get("electronic_converged"), (bool, np.bool_)):
-        extra["electronic_converged"] = bool(info["electronic_converged"])
+    extra = _extra(info, file=file, record=frame_id)
     frame = Frame(
         frame_id=frame_id,
         material_id=material_id,
@@ -160,43 +187,14 @@ def _atoms_to_frame(
         species=tuple(atoms.get_chemical_symbols()),
         lattice=np.array(atoms.cell.array, dtype=float),
         frac_coords=np.array(atoms.get_scaled_positions(wrap=False), dtype=float),
-        energy=number(
-            _lookup(atoms, config.energy_key, per_atom=False),
-            file=file,
-            record=frame_id,
-            field=config.energy_key,
-        ),
-        energy_uncorrected=number(
-            info.get(config.energy_uncorrected_key),
-            file=file,
-            record=frame_id,
-            field=config.energy_uncorrected_key,
-        ),
-        forces=array(
-            _lookup(atoms, config.forces_key, per_atom=True),
-            file=file,
-            record=frame_id,
-            field=config.forces_key,
-        ),
-        stress=_stress(
-            _lookup(atoms, config.stress_key, per_atom=False),
-            scale=STRESS_UNITS[config.stress_unit],
-            file=file,
-            record=frame_id,
-            field=config.stress_key,
-        ),
-        magmoms=array(
-            _lookup(atoms, config.magmoms_key, per_atom=True),
-            file=file,
-            record=frame_id,
-            field=config.magmoms_key,
-        ),
+        **_labels(atoms, config=config, file=file, record=frame_id),
         source=source,
         extra=extra,
     )
     try:
         validate_frame(frame, file=file)
     except DataError as exc:
+        # Name the field as the user's file calls it.
         names = {
             "energy": config.energy_key,
             "forces": config.forces_key,
@@ -269,9 +267,8 @@ def iter_extxyz_frames(
                 config=config,
             )
         except DataError as exc:
-            if on_invalid == "raise":
-                raise
-            drop_invalid(exc, report=report, file=file, frame_id=exc.record or record, material_id=material_id)
+            drop_invalid(exc, on_invalid=on_invalid, report=report, file=file,
+                         frame_id=exc.record or record, material_id=material_id)
 
 
 def load_extxyz(path: str | Path, **kwargs: Any) -> list[Frame]:

@@ -1,4 +1,4 @@
-"""Materials Project thermo data (GGA/GGA+U and r2SCAN) and the canonical materials table.
+"""The Materials Project REST client for thermo docs (GGA/GGA+U and r2SCAN) and their cache.
 
 The client calls the REST endpoint ``GET https://api.materialsproject.org/materials/thermo/``
 with the key in the ``X-API-KEY`` header and the query parameters of the MP API:
@@ -8,6 +8,7 @@ and ``_limit``/``_skip`` pagination (at most 1000 documents per page). Responses
 
 The answer is meant to be cached with :func:`save_thermo_docs`; users without an API key can
 supply such a file (or any JSON list of thermo docs) to the parser instead.
+:mod:`.mp_materials` turns the docs into the canonical materials table.
 """
 
 from __future__ import annotations
@@ -15,25 +16,24 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import math
 import os
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-import pandas as pd
-
 from mlip_transfer.core.errors import ConfigError, DataError
-from mlip_transfer.data.dataset import MATERIAL_COLUMNS
+
+# The conversion to the materials table has its own module; its names stay importable from here.
+from mlip_transfer.data.loaders.mp_materials import (  # noqa: F401
+    THERMO_TYPES,
+    doc_key,
+    thermo_docs_to_materials,
+)
 
 log = logging.getLogger(__name__)
 
 API_URL = "https://api.materialsproject.org/materials/thermo/"
 API_KEY_ENV = "MP_API_KEY"
-# MP thermo types -> functional ids of the canonical format. Older database builds label the
-# r2SCAN docs with the run type "r2SCAN"; types are matched case-insensitively.
-THERMO_TYPES = {"GGA_GGA+U": "gga", "R2SCAN": "r2scan"}
 DEFAULT_FIELDS = (
     "material_id",
     "thermo_id",
@@ -55,7 +55,9 @@ class MPAPIError(RuntimeError):
     """The Materials Project API answered with an error or could not be reached."""
 
 
-class _Session(Protocol):
+class Session(Protocol):
+    """What the client needs of a ``requests.Session``: tests inject a replay session."""
+
     def get(self, url: str, **kwargs: Any) -> Any: ...
 
 
@@ -78,7 +80,12 @@ def _batches(ids: Sequence[str] | None, size: int) -> list[list[str] | None]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
-def _get_page(session: _Session, url: str, params: dict, headers: dict, timeout: float) -> dict:
+def get_page(session: Session, url: str, params: dict, headers: dict, timeout: float) -> dict:
+    """GET one page of an MP API endpoint and return its JSON body, which has a ``data`` list.
+
+    Raises:
+        MPAPIError: The endpoint cannot be reached, answers with an error or without ``data``.
+    """
     try:
         response = session.get(url, params=params, headers=headers, timeout=timeout)
     except OSError as exc:  # requests' exceptions derive from OSError
@@ -100,12 +107,44 @@ def _get_page(session: _Session, url: str, params: dict, headers: dict, timeout:
     return body
 
 
+# The names the density benchmark imported before they were public; remove once it uses these.
+_get_page = get_page
+_Session = Session
+
+
+def _fetch_all_pages(
+    session: Session,
+    url: str,
+    query: dict[str, Any],
+    filters: dict[str, Any],
+    *,
+    headers: dict,
+    timeout: float,
+    response_meta: dict | None,
+) -> list[dict]:
+    """Every page of one query (``_skip`` goes between ``query`` and ``filters``, the order of
+    the parameters in the URL), until a short page or ``total_doc``."""
+    docs: list[dict] = []
+    skip = 0
+    while True:
+        body = get_page(session, url, {**query, "_skip": skip, **filters}, headers, timeout)
+        page = body["data"]
+        docs.extend(page)
+        skip += len(page)
+        meta = body.get("meta") or {}
+        if response_meta is not None:
+            response_meta.update(meta)
+        total = meta.get("total_doc")
+        if len(page) < query["_limit"] or (isinstance(total, int) and skip >= total):
+            return docs
+
+
 def fetch_thermo_docs(
     *,
     material_ids: Sequence[str] | None = None,
     thermo_types: Sequence[str] = tuple(THERMO_TYPES),
     api_key: str | None = None,
-    session: _Session | None = None,
+    session: Session | None = None,
     url: str = API_URL,
     fields: Sequence[str] = DEFAULT_FIELDS,
     batch_size: int = 300,
@@ -148,32 +187,20 @@ def fetch_thermo_docs(
         import requests
 
         session = requests.Session()
+    query = {"thermo_types": ",".join(thermo_types), "_fields": ",".join(fields), "_limit": page_size}
     docs: list[dict] = []
     for batch in _batches(material_ids, batch_size):
-        skip = 0
-        while True:
-            params: dict[str, Any] = {
-                "thermo_types": ",".join(thermo_types),
-                "_fields": ",".join(fields),
-                "_limit": page_size,
-                "_skip": skip,
-            }
-            if batch is not None:
-                params["material_ids"] = ",".join(batch)
-            if nelements is not None:
-                params["nelements_min"], params["nelements_max"] = nelements
-            body = _get_page(session, url, params, headers, timeout)
-            page = body["data"]
-            docs.extend(page)
-            skip += len(page)
-            meta = body.get("meta") or {}
-            if response_meta is not None:
-                response_meta.update(meta)
-            total = meta.get("total_doc")
-            if len(page) < page_size or (isinstance(total, int) and skip >= total):
-                break
+        filters: dict[str, Any] = {}
+        if batch is not None:
+            filters["material_ids"] = ",".join(batch)
+        if nelements is not None:
+            filters["nelements_min"], filters["nelements_max"] = nelements
+        docs += _fetch_all_pages(
+            session, url, query, filters, headers=headers, timeout=timeout,
+            response_meta=response_meta,
+        )
     log.info("fetched %d thermo docs from %s", len(docs), url)
-    return sorted(docs, key=_doc_key)
+    return sorted(docs, key=doc_key)
 
 
 def fetch_thermo_for_trajectory_file(
@@ -198,7 +225,7 @@ def fetch_thermo_for_trajectory_file(
     meta: dict = {}
     docs = fetch_thermo_docs(material_ids=material_ids, response_meta=meta, **fetch_kwargs)
     docs += fetch_thermo_docs(nelements=(1, 1), **fetch_kwargs)
-    unique = {_doc_key(doc): doc for doc in docs}
+    unique = {doc_key(doc): doc for doc in docs}
     log.info(
         "caching %d thermo docs for %d materials of %s",
         len(unique),
@@ -216,15 +243,11 @@ def fetch_thermo_for_trajectory_file(
     )
 
 
-def _doc_key(doc: dict) -> tuple[str, str]:
-    return str(doc.get("material_id")), str(doc.get("thermo_type"))
-
-
 def save_thermo_docs(path: str | Path, docs: Iterable[dict], *, meta: dict | None = None) -> Path:
     """Write thermo docs as ``{"meta": ..., "data": [...]}`` JSON (gzip if the name ends .gz)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"meta": meta or {}, "data": sorted(docs, key=_doc_key)}, indent=1)
+    text = json.dumps({"meta": meta or {}, "data": sorted(docs, key=doc_key)}, indent=1)
     if path.suffix == ".gz":
         with (
             open(path, "wb") as raw,
@@ -262,163 +285,3 @@ def load_thermo_docs(path: str | Path) -> list[dict]:
                     field=key,
                 )
     return docs
-
-
-def _float(value: Any) -> float:
-    if value is None or isinstance(value, bool):
-        return math.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _composition(doc: dict) -> dict[str, float]:
-    from pymatgen.core import Composition
-
-    raw = doc.get("composition")
-    try:
-        if isinstance(raw, dict) and raw:
-            comp = Composition({k: v for k, v in raw.items() if not k.startswith("@")})
-        else:
-            comp = Composition(doc["formula_pretty"])
-    except (KeyError, ValueError, TypeError) as exc:
-        raise DataError(
-            f"no usable composition ({exc!r})",
-            record=str(doc.get("material_id")),
-            field="composition",
-        ) from exc
-    return dict(comp.get_el_amt_dict())
-
-
-def _formation(comp: dict[str, float], energy: float, refs: dict[str, float]) -> float:
-    total = sum(comp.values())
-    if math.isnan(energy) or any(el not in refs for el in comp):
-        return math.nan
-    return energy - sum(amount / total * refs[el] for el, amount in comp.items())
-
-
-def _references(rows: list[dict], column: str) -> dict[str, tuple[float, str]]:
-    """Lowest ``column`` energy per element among elemental rows: element -> (energy, id)."""
-    best: dict[str, tuple[float, str]] = {}
-    for row in rows:
-        if len(row["comp"]) != 1 or math.isnan(row[column]):
-            continue
-        (element,) = row["comp"]
-        candidate = (row[column], row["material_id"])
-        if element not in best or candidate < best[element]:
-            best[element] = candidate
-    return best
-
-
-def thermo_docs_to_materials(docs: Iterable[dict]) -> pd.DataFrame:
-    """Build the canonical per-material table (``dataset.MATERIAL_COLUMNS``) from thermo docs.
-
-    ``relaxed_energy_per_atom`` and ``formation_energy_per_atom`` are MP's values (MP2020-
-    corrected for ``GGA_GGA+U``). ``*_uncorrected`` formation energies are computed from the
-    uncorrected energies against, per functional, the elemental doc of lowest uncorrected energy
-    per atom among the docs given; that doc is flagged ``is_elemental_reference``. A material
-    with an element whose reference is absent gets a NaN uncorrected formation energy. Rows
-    without a relaxed or corrected formation energy (which the table cannot hold) are left out.
-    Such gaps, ignored thermo types and duplicate docs are counted in ``table.attrs["notes"]``
-    and logged as warnings.
-
-    Args:
-        docs: ThermoDoc dicts (from :func:`fetch_thermo_docs` or :func:`load_thermo_docs`).
-
-    Returns:
-        One row per material and functional (``gga`` for GGA_GGA+U, ``r2scan`` for R2SCAN),
-        sorted by material id and functional.
-    """
-    notes: dict[str, Any] = {}
-    rows_by_functional: dict[str, list[dict]] = defaultdict(list)
-    seen: set[tuple[str, str]] = set()
-    ignored: dict[str, int] = defaultdict(int)
-    duplicates = 0
-    upper = {key.upper(): value for key, value in THERMO_TYPES.items()}
-    for doc in sorted(docs, key=_doc_key):
-        functional = upper.get(str(doc.get("thermo_type")).upper())
-        if functional is None:
-            ignored[str(doc.get("thermo_type"))] += 1
-            continue
-        material_id = str(doc["material_id"])
-        if (material_id, functional) in seen:
-            duplicates += 1
-            continue
-        seen.add((material_id, functional))
-        energy = _float(doc.get("energy_per_atom"))
-        uncorrected = _float(doc.get("uncorrected_energy_per_atom"))
-        if math.isnan(uncorrected) and functional != "gga":
-            uncorrected = energy  # no corrections are applied to r2SCAN energies
-        comp = _composition(doc)
-        rows_by_functional[functional].append(
-            {
-                "material_id": material_id,
-                "formula": doc.get("formula_pretty") or _reduced_formula(comp),
-                "functional": functional,
-                "comp": comp,
-                "relaxed_energy_per_atom": energy,
-                "relaxed_energy_per_atom_uncorrected": uncorrected,
-                "formation_energy_per_atom": _float(doc.get("formation_energy_per_atom")),
-            }
-        )
-    rows: list[dict] = []
-    missing_refs: dict[str, list[str]] = {}
-    unformed: dict[str, int] = {}
-    dropped: dict[str, int] = {}
-    for functional, group in sorted(rows_by_functional.items()):
-        refs_unc = _references(group, "relaxed_energy_per_atom_uncorrected")
-        refs_cor = _references(group, "relaxed_energy_per_atom")
-        ref_ids = {material_id for _, material_id in refs_unc.values()}
-        absent: set[str] = set()
-        for row in group:
-            comp = row.pop("comp")
-            absent |= set(comp) - set(refs_unc)
-            row["formation_energy_per_atom_uncorrected"] = _formation(
-                comp,
-                row["relaxed_energy_per_atom_uncorrected"],
-                {el: e for el, (e, _) in refs_unc.items()},
-            )
-            if math.isnan(row["formation_energy_per_atom"]):
-                row["formation_energy_per_atom"] = _formation(
-                    comp, row["relaxed_energy_per_atom"], {el: e for el, (e, _) in refs_cor.items()}
-                )
-            row["is_elemental_reference"] = row["material_id"] in ref_ids
-            if math.isnan(row["formation_energy_per_atom_uncorrected"]):
-                unformed[functional] = unformed.get(functional, 0) + 1
-            if math.isnan(row["relaxed_energy_per_atom"]) or math.isnan(
-                row["formation_energy_per_atom"]
-            ):
-                dropped[functional] = dropped.get(functional, 0) + 1
-                continue
-            rows.append(row)
-        if absent:
-            missing_refs[functional] = sorted(absent)
-    if missing_refs:
-        notes["missing_elemental_references"] = missing_refs
-        notes["rows_without_uncorrected_formation_energy"] = unformed
-        log.warning(
-            "no elemental reference in the thermo docs for %s; %s rows have a NaN uncorrected "
-            "formation energy",
-            missing_refs,
-            unformed,
-        )
-    if dropped:
-        notes["rows_without_energy_left_out"] = dropped
-        log.warning("left out %s thermo docs without a relaxed or formation energy", dropped)
-    if ignored:
-        notes["ignored_thermo_types"] = dict(sorted(ignored.items()))
-    if duplicates:
-        notes["duplicate_docs"] = duplicates
-        log.warning("ignored %d duplicate thermo docs", duplicates)
-    table = pd.DataFrame(rows, columns=list(MATERIAL_COLUMNS))
-    table = table.sort_values(["material_id", "functional"], ignore_index=True)
-    table["is_elemental_reference"] = table["is_elemental_reference"].astype(bool)
-    table.attrs["notes"] = notes
-    return table
-
-
-def _reduced_formula(comp: dict[str, float]) -> str:
-    from pymatgen.core import Composition
-
-    return Composition(comp).reduced_formula

@@ -35,7 +35,6 @@ import ijson
 
 from mlip_transfer.core.errors import DataError
 from mlip_transfer.data.dataset import Frame, check_element, validate_frame
-from mlip_transfer.data.filters import ParseReport
 from mlip_transfer.data.loaders._common import (
     array,
     check_on_invalid,
@@ -43,6 +42,7 @@ from mlip_transfer.data.loaders._common import (
     number,
     relocate,
 )
+from mlip_transfer.data.report import ParseReport
 
 log = logging.getLogger(__name__)
 
@@ -292,9 +292,8 @@ def iter_mp_trajectories(
                     )
                 )
             except DataError as exc:
-                if on_invalid == "raise":
-                    raise
-                drop_invalid(exc, report=report, file=file, frame_id=str(frame_id), material_id=material_id)
+                drop_invalid(exc, on_invalid=on_invalid, report=report, file=file,
+                             frame_id=str(frame_id), material_id=material_id)
         yield material_id, frames
         if wanted is not None:
             wanted.discard(material_id)
