@@ -27,7 +27,6 @@ def weight(model, name=ATOMREF):
     return dict(model.named_parameters())[name].detach().cpu().clone()
 
 
-
 def tiny_train(model, train_frames, val_frames, method, out_dir, cache, **kwargs):
     settings = {
         "epochs": 1,
@@ -216,7 +215,9 @@ def test_bad_training_settings_are_refused(built, train_frames, val_frames, cach
             )
 
 
-def test_validate_every_none_validates_before_and_after_only(built, train_frames, val_frames, cache, tmp_path):
+def test_validate_every_none_validates_before_and_after_only(
+    built, train_frames, val_frames, cache, tmp_path
+):
     model = copy.deepcopy(built["4_refit_atomref"][0])
     result = tiny_train(
         model, train_frames[:4], val_frames, "4_refit_atomref", tmp_path, cache,

@@ -142,7 +142,8 @@ def evaluate_errors(
     force components; stress over the 9 components of each structure (GPa, canonical sign);
     magmom over atoms that have a label, comparing |label| with the predicted magnitude.
     Missing labels are skipped. The model runs on the device its parameters are on. Forces and
-    stress come from one gradient pass (:func:`predict_efsm`; ``fused=False``: ``CHGNet.forward``).
+    stress come from one gradient pass (:func:`~mlip_transfer.transfer.forward.predict_efsm`;
+    ``fused=False``: ``CHGNet.forward``).
 
     Returns:
         ``energy_mae_mev_per_atom``, ``force_mae_mev_per_a``, ``stress_mae_gpa``,
@@ -199,6 +200,7 @@ def format_errors(errors: Mapping[str, float]) -> str:
     if not errors:
         return "n/a"
     return (
-        f"E {errors['energy_mae_mev_per_atom']:.1f} meV/atom, F {errors['force_mae_mev_per_a']:.1f} meV/Å, "
+        f"E {errors['energy_mae_mev_per_atom']:.1f} meV/atom, "
+        f"F {errors['force_mae_mev_per_a']:.1f} meV/Å, "
         f"S {errors['stress_mae_gpa']:.3f} GPa, M {errors['magmom_mae_mub']:.3f} μB"
     )

@@ -18,8 +18,9 @@ loss or learning rate, saves no RNG state, and cannot resume inside ``train``), 
   from one gradient, checked against ``CHGNet.forward``): :mod:`mlip_transfer.transfer.forward`;
   gradient norms of Fig. 3a: :class:`~mlip_transfer.transfer.gradients.GradientRecorder`.
 
-The loop reads as chgnet's and MACE's: :func:`train` sets up (:func:`_set_up`), resumes or
-starts (:func:`_resume`, :func:`_start`), then per epoch :func:`_train_epoch` ->
+The loop reads as chgnet's Trainer and MACE's ``train``: :func:`train` sets up
+(:func:`~mlip_transfer.transfer.trainer_setup.set_up`), resumes or starts (:func:`_resume`,
+:func:`_start`), then per epoch :func:`_train_epoch` (batches through :func:`_take_step`) ->
 :func:`_validate` -> :func:`_save_epoch`, then :func:`_finish` writes the summary.
 
 Outputs of :func:`train` in ``out_dir``: ``checkpoint_epoch{N}.pt`` (model, optimizer,
@@ -204,7 +205,9 @@ def _start(run: TrainingRun) -> Progress:
             }
         )
         state.val_before = sums.errors()
-        logger.info("%s: validation before training: %s", run.method, format_errors(state.val_before))
+        logger.info(
+            "%s: validation before training: %s", run.method, format_errors(state.val_before)
+        )
     return state
 
 
@@ -289,7 +292,7 @@ def _save_epoch(run: TrainingRun, state: Progress, epoch: int, metric: float | N
     """The best model (if this epoch is), the epoch's checkpoint, and the tables so far."""
     if metric is not None and metric < state.best["energy_mae"]:
         state.best = {"epoch": epoch, "energy_mae": metric}
-        save_torch_atomic(model_file(run.model, run.method, run.info, epoch), run.out_dir / "model_best.pt")
+        _save_model(run, epoch, "model_best.pt")
     save_checkpoint(
         {
             "epoch": epoch,
@@ -316,11 +319,9 @@ def _finish(run: TrainingRun, state: Progress) -> TrainResult:
     """Tables, final (and, if no epoch was ever best, best) model, ``train_summary.json``."""
     epochs = run.settings.epochs
     hist, grads = write_tables(run.out_dir, state.history, state.gradients)
-    save_torch_atomic(model_file(run.model, run.method, run.info, epochs), run.out_dir / "model_final.pt")
+    _save_model(run, epochs, "model_final.pt")
     if not (run.out_dir / "model_best.pt").exists():  # every epoch's metric was NaN
-        save_torch_atomic(
-            model_file(run.model, run.method, run.info, epochs), run.out_dir / "model_best.pt"
-        )
+        _save_model(run, epochs, "model_best.pt")
     content = summary(run, state)
     write_summary(run.out_dir, content)
     logger.info(
@@ -338,3 +339,8 @@ def _finish(run: TrainingRun, state: Progress) -> TrainResult:
         summary=content,
         files={name: run.out_dir / name for name in OUTPUT_FILES},
     )
+
+
+def _save_model(run: TrainingRun, epoch: int, name: str) -> None:
+    """``model_best.pt`` or ``model_final.pt``: the model as it is after ``epoch``."""
+    save_torch_atomic(model_file(run.model, run.method, run.info, epoch), run.out_dir / name)
