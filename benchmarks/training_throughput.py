@@ -2,7 +2,7 @@
 
 Stock path: ``chgnet.data.dataset.StructureData`` (a structure is converted to a graph the first
 time it is accessed, then kept by its ``functools.cache``) + ``DataLoader`` + ``Trainer.train``.
-Project path: ``mlip_transfer.transfer.training.train`` (graphs converted once by a ``GraphCache`` and
+Project path: ``mlip_transfer.transfer.trainer.train`` (graphs converted once by a ``GraphCache`` and
 shared across epochs, methods and, through an on-disk cache, across processes).
 
 Settings are the same for both: the pretrained CHGNet v0.3.0 with its AtomRef frozen (Method 3),
@@ -117,7 +117,11 @@ def worker(args: argparse.Namespace) -> dict:
         trainer.train(train_loader, val_loader, save_dir=str(out), train_composition_model=False)
         extra = {"val_energy_mae_mev_per_atom": 1000 * trainer.training_history["e"]["val"][-1]}
     else:
-        from mlip_transfer.transfer.training import GraphCache, build_model, train
+        from mlip_transfer.transfer.gradients import GradientRecorder
+        from mlip_transfer.transfer.graphs import GraphCache
+        from mlip_transfer.transfer.methods import build_model
+        from mlip_transfer.transfer.settings import TrainSettings
+        from mlip_transfer.transfer.trainer import train
 
         method = "3_frozen_gga_atomref"
         model, info = build_model(method, train_frames=train_frames, source_model=model)
@@ -128,10 +132,10 @@ def worker(args: argparse.Namespace) -> dict:
             val_frames=val_frames,
             method=method,
             out_dir=out,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            device="cpu",
-            seed=args.seed,
+            settings=TrainSettings(
+                epochs=args.epochs, batch_size=args.batch_size, device="cpu", seed=args.seed
+            ),
+            gradients=GradientRecorder(),
             progress=False,
             graph_cache=cache,
             info=info,

@@ -31,9 +31,9 @@ import torch
 from ase.data import atomic_numbers
 from tqdm.auto import tqdm
 
+from mlip_transfer.core.checkpoints import resume_state, save_checkpoint
 from mlip_transfer.core.device import resolve_device
 from mlip_transfer.core.errors import ConfigError, DataError
-from mlip_transfer.core.files import save_torch_atomic
 from mlip_transfer.data.dataset import Frame
 from mlip_transfer.elements.dimenet import (
     DimeNetPP,
@@ -195,12 +195,7 @@ def train_force_matching(
         ConfigError: A checkpoint in ``out_dir`` was written with other settings or frames.
         FloatingPointError: The loss became NaN or infinite.
     """
-    frames = list(frames)
-    if not frames:
-        raise DataError("no training frames")
-    for frame in frames:
-        if frame.forces is None:
-            raise DataError("training frame has no forces", record=frame.frame_id, field="forces")
+    frames = _labelled_frames(frames)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(settings.device)
@@ -210,23 +205,12 @@ def train_force_matching(
     targets = _force_targets(frames, dtype)
     batch_size = min(settings.batch_size, len(frames))
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
-    signature = _signature(settings, frames, model)
-    history: list[dict[str, float]] = []
-    start_step, resumed = 0, None
     checkpoint = out_dir / CHECKPOINT
-    if checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        if state.get("signature") != signature:
-            raise ConfigError(
-                f"{checkpoint} was written with other settings or frames; delete it to start over"
-            )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start_step, history, resumed = state["step"], state["history"], state["step"]
-        logger.info("%s: resuming from step %d of %d", label, start_step, settings.steps)
+    signature = _signature(settings, frames, model)
+    start_step, history, resumed = _resume(checkpoint, signature, model, optimizer, settings, label)
 
     def save(step: int) -> None:
-        save_torch_atomic(
+        save_checkpoint(
             {
                 "signature": signature,
                 "step": step,
@@ -244,39 +228,19 @@ def train_force_matching(
         mininterval=5,
     )
     for step in bar:
-        lr = cosine_lr(step, settings)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
         chosen = _batch_indices(step, len(frames), batch_size, settings.seed)
         batch = collate([graphs[k] for k in chosen], dtype=dtype).to(device)
         target = torch.cat([targets[k] for k in chosen]).to(device)
-        _, forces = energy_and_forces(model, batch, create_graph=True)
-        loss = torch.mean((forces - target) ** 2)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{label}: loss is {loss.item()} at step {step}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        history.append(
-            {
-                "step": step + 1,
-                "loss": float(loss.detach()),
-                "batch_force_rmse": float(loss.detach().sqrt()),
-                "lr": lr,
-                "wall_s": time.perf_counter() - wall_start,
-            }
+        row = _take_step(
+            model, optimizer, batch, target, lr=cosine_lr(step, settings), label=label, step=step
         )
+        history.append({**row, "wall_s": time.perf_counter() - wall_start})
         if settings.checkpoint_every and (step + 1) % settings.checkpoint_every == 0:
             save(step + 1)
     bar.close()
     save(settings.steps)
     pd.DataFrame(history).to_csv(out_dir / "history.csv", index=False)
-    model.eval()
-    shift = fit_energy_shift(model, graphs, frames)
-    # Training errors on at most TRAIN_ERROR_FRAMES frames: forces of all 195 cost as much as
-    # a third of the training itself on 2 CPU cores.
-    shown = sorted(np.random.default_rng(settings.seed).permutation(len(frames))[:TRAIN_ERROR_FRAMES])
-    errors = evaluate(model, [frames[k] for k in shown], graphs=[graphs[k] for k in shown])
+    fitted = _after_training(model, graphs, frames, seed=settings.seed)  # before wall_s: counted
     return {
         "label": label,
         "frames": len(frames),
@@ -284,10 +248,90 @@ def train_force_matching(
         "batch_size": batch_size,
         "resumed_from_step": resumed,
         "wall_s": time.perf_counter() - wall_start,
-        "energy_shift_per_atom": shift,
-        "train_errors": errors,
+        **fitted,
         "settings": asdict(settings),
     }
+
+
+def _labelled_frames(frames: Sequence[Frame]) -> list[Frame]:
+    """The frames as a list; DataError if there are none or one has no forces."""
+    frames = list(frames)
+    if not frames:
+        raise DataError("no training frames")
+    for frame in frames:
+        if frame.forces is None:
+            raise DataError("training frame has no forces", record=frame.frame_id, field="forces")
+    return frames
+
+
+def _resume(
+    checkpoint: Path,
+    signature: str,
+    model: DimeNetPP,
+    optimizer: torch.optim.Optimizer,
+    settings: TrainSettings,
+    label: str,
+) -> tuple[int, list[dict[str, float]], int | None]:
+    """Restore model and optimizer from ``checkpoint`` if there is one of this run.
+
+    Returns:
+        ``(start_step, history, resumed_from_step)``; ``(0, [], None)`` without a checkpoint.
+    """
+    state = resume_state(
+        checkpoint,
+        expected={"signature": signature},
+        section=None,
+        refuse=lambda _: (
+            f"{checkpoint} was written with other settings or frames; delete it to start over"
+        ),
+    )
+    if state is None:
+        return 0, [], None
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    logger.info("%s: resuming from step %d of %d", label, state["step"], settings.steps)
+    return state["step"], state["history"], state["step"]
+
+
+def _take_step(
+    model: DimeNetPP,
+    optimizer: torch.optim.Optimizer,
+    batch: Any,
+    target: torch.Tensor,
+    *,
+    lr: float,
+    label: str,
+    step: int,
+) -> dict[str, float]:
+    """One Adam update on the force MSE at learning rate ``lr``; its history row (no time)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    _, forces = energy_and_forces(model, batch, create_graph=True)
+    loss = torch.mean((forces - target) ** 2)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"{label}: loss is {loss.item()} at step {step}")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return {
+        "step": step + 1,
+        "loss": float(loss.detach()),
+        "batch_force_rmse": float(loss.detach().sqrt()),
+        "lr": lr,
+    }
+
+
+def _after_training(
+    model: DimeNetPP, graphs: Sequence[PeriodicGraph], frames: Sequence[Frame], *, seed: int
+) -> dict[str, Any]:
+    """The fitted energy shift and the errors on up to :data:`TRAIN_ERROR_FRAMES` frames."""
+    model.eval()
+    shift = fit_energy_shift(model, graphs, frames)
+    # Training errors on at most TRAIN_ERROR_FRAMES frames: forces of all 195 cost as much as
+    # a third of the training itself on 2 CPU cores.
+    shown = sorted(np.random.default_rng(seed).permutation(len(frames))[:TRAIN_ERROR_FRAMES])
+    errors = evaluate(model, [frames[k] for k in shown], graphs=[graphs[k] for k in shown])
+    return {"energy_shift_per_atom": shift, "train_errors": errors}
 
 
 def _predict(

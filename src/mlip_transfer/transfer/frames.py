@@ -73,15 +73,3 @@ def seeded_subset(frames: Sequence[Frame], size: int, *, seed: int = 0) -> list[
     chosen = {f.frame_id for f in order[:size]}
     return [f for f in frames if f.frame_id in chosen]
 
-
-def optimizer_settings(training: Mapping) -> dict:
-    """The arguments of :func:`mlip_transfer.transfer.training.train` that the config's ``training``
-    section sets for every job (Table 1 trainings and scaling-law jobs alike)."""
-    return {
-        "batch_size": training["batch_size"],
-        "learning_rate": training["learning_rate"],
-        "final_learning_rate": training["final_learning_rate"],
-        "loss_ratios": tuple(training["loss_ratios"]),
-        "criterion": training["criterion"],
-        "device": training["device"],
-    }

@@ -1,0 +1,178 @@
+"""Jobs of the scaling-law stage (paper Fig. 6); the Snakemake scripts only call these."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mlip_transfer.core.provenance import DataSource
+from mlip_transfer.scaling.laws import collect_results, epochs_for_size, summarize
+
+logger = logging.getLogger("mlip_transfer.scaling.jobs")
+
+
+def scaling_point(
+    *,
+    frames: str | Path,
+    split: str | Path,
+    method: str,
+    size: int,
+    seed: int,
+    out_dir: str | Path,
+    result: str | Path,
+    history: str | Path,
+    training: Mapping[str, Any],
+    scaling: Mapping[str, Any],
+    threads: int = 1,
+) -> dict[str, Any]:
+    """One scaling-law job: train a method on a seeded subset of the training split.
+
+    Records the validation errors after the last epoch (size 0: the untrained starting model,
+    the paper's zero point) in ``result`` (JSON); ``history`` is the training's history (size
+    0: one validation row).
+
+    Args:
+        frames, split: The dataset's frames file and split table.
+        method, size, seed: The job (the subset of ``size`` frames is chosen by ``seed``).
+        out_dir: The training's folder (holds ``history``).
+        training, scaling: The config's ``training`` and ``scaling`` sections.
+        threads: torch threads.
+
+    Returns:
+        The record written to ``result``.
+    """
+    import torch
+
+    from mlip_transfer.data.dataset import iter_frames
+    from mlip_transfer.data.split import read_split
+    from mlip_transfer.transfer.frames import frames_by_split, seeded_subset
+    from mlip_transfer.transfer.methods import build_model
+
+    torch.set_num_threads(threads)
+    grouped = frames_by_split(
+        iter_frames(frames), read_split(split), functional=training["functional"]
+    )
+    subset = seeded_subset(grouped["train"], size, seed=seed)
+    if size > len(grouped["train"]):
+        logger.warning("size %d exceeds the %d training frames: all are used", size, len(subset))
+    atomref_frames = grouped["train"] if scaling["atomref_frames"] == "all" else subset
+    model, info = build_model(
+        method, train_frames=atomref_frames, source_model_name=training["source_model"], seed=seed
+    )
+    epochs = epochs_for_size(
+        len(subset), epochs=scaling["epochs"], min_steps=scaling["min_steps"],
+        batch_size=training["batch_size"],
+    )
+    if epochs == 0:
+        energy, force = _zero_point(model, grouped["val"], history, training["batch_size"])
+        steps = 0
+    else:
+        energy, force = _train_point(
+            model, info, subset, grouped["val"], method=method, out_dir=Path(out_dir),
+            settings=training, epochs=epochs, seed=seed,
+        )
+        steps = epochs * -(-len(subset) // training["batch_size"])
+    record = {
+        "method": method,
+        "size": size,
+        "n_train_frames": len(subset),
+        "seed": seed,
+        "epochs": epochs,
+        "steps": steps,
+        "n_val_frames": len(grouped["val"]),
+        "atomref_frames": scaling["atomref_frames"],
+        "energy_mae_mev_per_atom": energy,
+        "force_mae_mev_per_a": force,
+    }
+    Path(result).write_text(json.dumps(record, indent=2) + "\n")
+    logger.info("result: %s", record)
+    return record
+
+
+def _zero_point(
+    model: Any, val_frames: list, history: str | Path, batch_size: int
+) -> tuple[float, float]:
+    """Validation energy and force MAE (meV) of the untrained model; one history row."""
+    from mlip_transfer.transfer.metrics import evaluate_errors
+
+    errors = evaluate_errors(model, val_frames, batch_size=batch_size)
+    energy, force = errors["energy_mae_mev_per_atom"], errors["force_mae_mev_per_a"]
+    pd.DataFrame(
+        [{"epoch": 0, "split": "val", "energy_mae": energy / 1000, "force_mae": force / 1000}]
+    ).to_csv(history, index=False)
+    return energy, force
+
+
+def _train_point(
+    model: Any,
+    info: dict[str, Any],
+    subset: list,
+    val_frames: list,
+    *,
+    method: str,
+    out_dir: Path,
+    settings: Mapping[str, Any],
+    epochs: int,
+    seed: int,
+) -> tuple[float, float]:
+    """Train; the last epoch's validation energy and force MAE (meV): no model selection."""
+    from mlip_transfer.transfer.settings import TrainSettings
+    from mlip_transfer.transfer.trainer import train
+
+    result = train(
+        model=model,
+        train_frames=subset,
+        val_frames=val_frames,
+        method=method,
+        out_dir=out_dir,
+        # Only the last epoch counts (no model selection), and no gradients are recorded.
+        settings=TrainSettings.from_config(
+            settings, epochs=epochs, seed=seed, keep_checkpoints=1, validate_every=None
+        ),
+        gradients=None,
+        info=info,
+    )
+    val = result.history[result.history["split"] == "val"].sort_values("epoch").iloc[-1]
+    return 1000 * float(val["energy_mae"]), 1000 * float(val["force_mae"])
+
+
+def scaling_fit(
+    *,
+    results: Iterable[str | Path],
+    provenance: str | Path,
+    table: str | Path,
+    fits: str | Path,
+    scaling: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Collect the scaling-law jobs and fit error against training-set size (paper Fig. 6).
+
+    Args:
+        results: The ``result.json`` of every :func:`scaling_point` job.
+        provenance: The dataset's ``provenance.json`` (its data source is named in the fits).
+        table, fits: Output CSV of all points and JSON of the fits.
+        scaling: The config's ``scaling`` section.
+
+    Returns:
+        The content written to ``fits``.
+    """
+    collected = collect_results(json.loads(Path(path).read_text()) for path in results)
+    collected.to_csv(table, index=False)
+    methods = scaling["methods"]
+    summary = summarize(
+        collected,
+        scratch_method=methods[0],
+        transfer_methods=methods[1:],
+        threshold=scaling["fit_threshold"],
+    )
+    source = DataSource.read(Path(provenance).parent)
+    summary["data_source"], summary["data_banner"] = source.name, source.banner
+    Path(fits).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    logger.info("\n%s", collected.to_string())
+    for target, entry in summary["targets"].items():
+        logger.info("%s fits: %s; crossover %s", target, entry["fits"], entry.get("crossover"))
+    return summary
