@@ -17,8 +17,9 @@ import pandas as pd
 from ase import Atoms
 
 from mlip_transfer.core.errors import DataError
-from mlip_transfer.core.provenance import STILLINGER_WEBER
+from mlip_transfer.core.provenance import STILLINGER_WEBER, DataSource
 from mlip_transfer.data.dataset import write_frames
+from mlip_transfer.elements import experiments as X
 from mlip_transfer.elements.data import group_by_temperature, load_frames, write_dataset
 from mlip_transfer.elements.sampling import SamplingSettings, sample_frames
 from mlip_transfer.elements.stillinger_weber import (
@@ -39,6 +40,17 @@ def _json(path: str | Path, content: Any) -> None:
     Path(path).write_text(json.dumps(content, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def _torch_threads(threads: int | None) -> None:
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _log_stable(records: Sequence[Mapping[str, Any]]) -> None:
+    logger.info("%d of %d runs stable", sum(r["stable"] for r in records), len(records))
+
+
 def sample_set(
     *, out: str | Path, element: str, set_name: str, sizes: Mapping[float, int],
     sampling: Mapping[str, Any], seed: int,
@@ -53,7 +65,9 @@ def sample_set(
             set_name=set_name, settings=settings, seed=seed,
         )
     ]
-    return write_frames(out, frames)
+    count = write_frames(out, frames)
+    logger.info("%d frames written to %s", count, out)
+    return count
 
 
 def assemble_dataset(
@@ -71,6 +85,7 @@ def assemble_dataset(
     summary = {"element": element, "frames": len(frames), "sets": counts, "ground_state": check}
     STILLINGER_WEBER.write(folder, element=element, sampling=dict(sampling), ground_state=check)
     _json(Path(folder) / "summary.json", summary)
+    logger.info("%s", summary)
     return summary
 
 
@@ -89,11 +104,16 @@ def _metrics(
 def pretrain(
     *, data: str | Path, out_dir: str | Path, model_settings: Mapping[str, Any],
     training: Mapping[str, Any], seed: int, device: str, test_temperature: float,
+    threads: int | None = None,
 ) -> dict[str, Any]:
-    """Pre-train the source (Si) model on its whole pool; test it on its test set."""
+    """Pre-train the source (Si) model on its whole pool; test it on its test set.
+
+    ``threads``: torch's CPU threads (default: torch's own choice).
+    """
     from mlip_transfer.elements.dimenet import DimeNetSettings, save_model
     from mlip_transfer.elements.training import TrainSettings, start_model, train_force_matching
 
+    _torch_threads(threads)
     out_dir = Path(out_dir)
     pool = load_frames(data, sets=["pool"])
     model, info = start_model("scratch", settings=DimeNetSettings(**model_settings), seed=seed)
@@ -107,6 +127,7 @@ def pretrain(
     metrics.to_csv(out_dir / "metrics.csv", index=False)
     summary["test"] = metrics.to_dict("records")
     _json(out_dir / "summary.json", summary)
+    logger.info("pretrained: %s", {k: summary[k] for k in ("frames", "steps", "wall_s", "test")})
     return summary
 
 
@@ -114,11 +135,16 @@ def train_target(
     *, data: str | Path, out_dir: str | Path, method: str, size: int, seed: int,
     model_settings: Mapping[str, Any], training: Mapping[str, Any], device: str,
     test_temperatures: Sequence[float], source_model: str | Path | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
-    """Train one Ge model (scratch or transfer) on a seeded subset of the pool and test it."""
+    """Train one Ge model (scratch or transfer) on a seeded subset of the pool and test it.
+
+    ``threads``: torch's CPU threads (default: torch's own choice).
+    """
     from mlip_transfer.elements.dimenet import DimeNetSettings, save_model
     from mlip_transfer.elements.training import TrainSettings, start_model, train_force_matching
 
+    _torch_threads(threads)
     out_dir = Path(out_dir)
     pool = load_frames(data, sets=["pool"])
     if size > len(pool):
@@ -142,6 +168,7 @@ def train_target(
     metrics.to_csv(out_dir / "metrics.csv", index=False)
     summary.update(start=info, test=metrics.to_dict("records"))
     _json(out_dir / "summary.json", summary)
+    logger.info("trained in %.1f s; test errors: %s", summary["wall_s"], summary["test"])
     return summary
 
 
@@ -187,15 +214,17 @@ def _save_frames(path: str | Path, frames: list[np.ndarray], starts: list[Atoms]
 def stability(
     *, models: Mapping[int, tuple[str | Path, Sequence[int]]], data: str | Path,
     out_json: str | Path, out_frames: str | Path, method: str, md: Mapping[str, Any],
-    repeats: int,
+    repeats: int, threads: int | None = None,
 ) -> list[dict[str, Any]]:
     """NVT runs with one method's learned Ge models (seed -> (model file, run ids)).
 
     Writes the per-run records and the frames of the stable runs; returns the records.
+    ``threads``: torch's CPU threads (default: torch's own choice).
     """
     from mlip_transfer.elements.dimenet import load_model
     from mlip_transfer.elements.md import DimeNetCalculator, MDSettings
 
+    _torch_threads(threads)
     settings = MDSettings.from_config(dict(md))
     starts = _start_structures(data, settings.temperature, "Ge", repeats)
     records, frames = [], []
@@ -211,6 +240,7 @@ def stability(
         frames += seed_frames
     _json(out_json, {"settings": asdict(settings), "runs": records})
     _save_frames(out_frames, frames, starts)
+    _log_stable(records)
     return records
 
 
@@ -231,6 +261,7 @@ def reference_md(
         record.update(method="stillinger-weber", seed=seed)
     _json(out_json, {"settings": asdict(settings), "runs": records})
     _save_frames(out_frames, frames, starts)
+    _log_stable(records)
     return records
 
 
@@ -278,3 +309,104 @@ def structure(
             "adf_difference": curve_difference(theta, p, reference_curves[3]),
         }
     return pd.DataFrame(curves), out
+
+
+def tables(
+    *, metrics: Sequence[str | Path], pretrained: str | Path, data_dir: str | Path,
+    settings: Mapping[str, Any], out_metrics: str | Path, out_efficiency: str | Path,
+    out_temperature: str | Path, out_markdown: str | Path,
+) -> pd.DataFrame:
+    """Collect the Ge models' test errors: the data-efficiency and temperature tables.
+
+    Args:
+        metrics: The ``metrics.csv`` of every trained Ge model.
+        pretrained: The Si pre-training ``summary.json``.
+        data_dir: The Ge dataset folder (its provenance names the data source).
+        settings: The ``elements`` configuration.
+        out_metrics, out_efficiency, out_temperature: Output CSVs: all metrics, test errors
+            against training-set size, and against test temperature.
+        out_markdown: Output page of the data-efficiency table with its context.
+
+    Returns:
+        The data-efficiency table.
+    """
+    table = X.read_metrics(metrics)
+    table.to_csv(out_metrics, index=False)
+    efficiency = X.data_efficiency(table, temperature=settings["train_temperature"])
+    efficiency.to_csv(out_efficiency, index=False)
+    temperature = X.temperature_transfer(table, sizes=settings["temperature"]["sizes"])
+    temperature.to_csv(out_temperature, index=False)
+    source = DataSource.read(data_dir)
+    si = json.loads(Path(pretrained).read_text())
+    text = [
+        "# Si -> Ge transfer: Ge test errors against training-set size",
+        "",
+        f"**{source.banner}.** {source.caveat}",
+        "",
+        X.scale_statement(settings),
+        "",
+        f"Test set: {settings['test_size']} Ge frames at {settings['train_temperature']:g} K (the "
+        "training temperature) from trajectories not used for training; force MAE over force "
+        "components, energy MAE per atom; mean ± sample standard deviation over seeds.",
+        "",
+        X.data_efficiency_markdown(efficiency),
+        f"Si pre-training: {si['frames']} frames, {si['steps']} steps; Si test "
+        + ", ".join(
+            f"{row['temperature']:g} K force MAE {row['force_mae_mev_per_a']:.1f} meV/Å"
+            for row in si["test"]
+        )
+        + ".",
+        "",
+        f"The study: {X.PAPER['data_efficiency']}.",
+    ]
+    Path(out_markdown).write_text("\n".join(text) + "\n")
+    logger.info("\n%s", efficiency.to_string())
+    return efficiency
+
+
+def stability_structure(
+    *, runs: Sequence[str | Path], frames: Sequence[str | Path], reference_runs: str | Path,
+    reference_frames: str | Path, settings: Mapping[str, Any], out_stability: str | Path,
+    out_curves: str | Path, out_summary: str | Path,
+) -> dict[str, Any]:
+    """Count unstable runs per method, and compare RDF/ADF of the stable runs with SW.
+
+    Args:
+        runs: The run records of every :func:`stability` job.
+        frames: Their frames, named ``<method>_s<seed>.npz`` (the seeds of a method are pooled).
+        reference_runs, reference_frames: The same of :func:`reference_md`.
+        settings: The ``elements`` configuration.
+        out_stability: Output CSV of unstable runs per method.
+        out_curves: Output CSV of the RDF/ADF curves (:func:`structure`).
+        out_summary: Output JSON of both with their settings and the paper's values.
+
+    Returns:
+        The content of ``out_summary``.
+    """
+    records = [r for path in runs for r in json.loads(Path(path).read_text())["runs"]]
+    table = X.stability_table(records)
+    table.to_csv(out_stability, index=False)
+    reference = json.loads(Path(reference_runs).read_text())["runs"]
+    by_method: dict[str, list[str | Path]] = {}
+    for path in frames:
+        by_method.setdefault(Path(path).stem.rsplit("_s", 1)[0], []).append(path)
+    shape = settings["structure"]
+    curves, distances = structure(
+        frames=by_method, reference=reference_frames, rdf_max=shape["rdf_max"],
+        rdf_bins=shape["rdf_bins"], adf_cutoff=shape["adf_cutoff"], adf_bins=shape["adf_bins"],
+    )
+    curves.to_csv(out_curves, index=False)
+    summary = {
+        "data_source": "stillinger-weber",
+        "scale": X.scale_statement(settings),
+        "train_temperature": settings["train_temperature"],
+        "stability": table.to_dict("records"),
+        "stability_settings": settings["stability"],
+        "reference_runs_stable": sum(r["stable"] for r in reference),
+        "reference_runs": len(reference),
+        "structure": distances,
+        "paper": X.PAPER["stability"] | {"structure": X.PAPER["structure"]},
+    }
+    Path(out_summary).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    logger.info("\n%s\n%s", table.to_string(), distances)
+    return summary
