@@ -25,13 +25,9 @@ from pymatgen.core import Element
 
 from mlip_transfer.core.errors import DataError
 from mlip_transfer.data.dataset import Frame, display_name
-from mlip_transfer.energy_scale.atomref import (
-    AtomRefFit,
-    composition_matrix,
-    fit_atomref,
-    fit_residual_shift,
-    model_atomref_vector,
-)
+from mlip_transfer.energy_scale.atomref import AtomRefFit, fit_atomref, fit_residual_shift
+from mlip_transfer.energy_scale.chgnet_atomref import model_atomref_vector
+from mlip_transfer.energy_scale.compositions import composition_matrix
 from mlip_transfer.energy_scale.correlation import pearson
 
 log = logging.getLogger(__name__)
