@@ -8,7 +8,7 @@ with rule_log(smk.log[0], "report_provenance"):
     write_provenance(
         config=smk.params.config,
         configfiles=smk.params.configfiles,
-        inputs=smk.input.raw,
+        inputs=list(smk.input.raw),
         registry_path=smk.input.registry,
         data_provenance=smk.input.data_provenance,
         parse_report=smk.input.parse_report,

@@ -213,36 +213,19 @@ def provenance_html(record: Mapping[str, Any]) -> str:
     )
 
 
-def write_provenance(
-    *,
-    config: Mapping[str, Any],
-    configfiles: Iterable[str],
-    inputs: Iterable[str | Path],
-    registry_path: str | Path,
-    data_provenance: str | Path,
-    parse_report: str | Path | None,
-    out_json: str | Path,
-    out_html: str | Path,
-) -> dict[str, Any]:
+def write_provenance(*, out_json: str | Path, out_html: str | Path, **inputs: Any) -> dict[str, Any]:
     """The ``report_provenance`` job: write the run's provenance record as JSON and HTML.
 
     Args:
-        config, configfiles, inputs, registry_path, data_provenance, parse_report: As in
-            :func:`provenance_record`.
         out_json: Output file of the record.
         out_html: Output page (:func:`provenance_html`).
+        **inputs: The keyword arguments of :func:`provenance_record` (``config``,
+            ``configfiles``, ``inputs``, ``registry_path``, ``data_provenance``, ...).
 
     Returns:
         The record.
     """
-    record = provenance_record(
-        config=config,
-        configfiles=configfiles,
-        inputs=list(inputs),
-        registry_path=registry_path,
-        data_provenance=data_provenance,
-        parse_report=parse_report,
-    )
+    record = provenance_record(**inputs)
     Path(out_json).write_text(json.dumps(record, indent=2) + "\n")
     Path(out_html).write_text(provenance_html(record))
     statuses = [row["status"] for row in record["inputs"]]

@@ -27,7 +27,7 @@ from mlip_transfer.elements.stillinger_weber import (
     ground_state_check,
     sw_calculator,
 )
-from mlip_transfer.elements.structure import adf, curve_difference, rdf
+from mlip_transfer.elements.structure import compare_structures
 
 # torch and torch_geometric (several seconds to import) are imported inside the jobs that need
 # them, so the sampling and analysis jobs start quickly.
@@ -89,16 +89,41 @@ def assemble_dataset(
     return summary
 
 
-def _metrics(
-    model: Any, frames_by_t: Mapping[float, list], *, label: Mapping[str, Any]
-) -> pd.DataFrame:
+def _train(
+    *, method: str, frames: Sequence[Any], out_dir: Path, label: str,
+    model_settings: Mapping[str, Any], training: Mapping[str, Any], seed: int, device: str,
+    threads: int | None, source_model: str | Path | None = None,
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Start a model (``method``) and train it by force matching: (model, start info, summary)."""
+    from mlip_transfer.elements.dimenet import DimeNetSettings
+    from mlip_transfer.elements.training import TrainSettings, start_model, train_force_matching
+
+    _torch_threads(threads)
+    model, info = start_model(
+        method, settings=DimeNetSettings(**model_settings), seed=seed, source_model=source_model
+    )
+    summary = train_force_matching(
+        model=model, frames=frames, out_dir=out_dir, label=label,
+        settings=TrainSettings(**training, seed=seed, device=device),
+    )
+    return model, info, summary
+
+
+def _test(
+    model: Any, frames_by_t: Mapping[float, list], *, label: Mapping[str, Any], out_dir: Path,
+    summary: dict[str, Any], **extra: Any,
+) -> None:
+    """Test errors per temperature into ``metrics.csv``; ``summary`` (with them) into JSON."""
     from mlip_transfer.elements.training import evaluate
 
     rows = []
     for temperature, frames in frames_by_t.items():
         errors = evaluate(model, frames)
         rows.append({**label, "temperature": temperature, **errors})
-    return pd.DataFrame(rows)
+    metrics = pd.DataFrame(rows)
+    metrics.to_csv(out_dir / "metrics.csv", index=False)
+    summary.update(extra, test=metrics.to_dict("records"))
+    _json(out_dir / "summary.json", summary)
 
 
 def pretrain(
@@ -110,23 +135,19 @@ def pretrain(
 
     ``threads``: torch's CPU threads (default: torch's own choice).
     """
-    from mlip_transfer.elements.dimenet import DimeNetSettings, save_model
-    from mlip_transfer.elements.training import TrainSettings, start_model, train_force_matching
+    from mlip_transfer.elements.dimenet import save_model
 
-    _torch_threads(threads)
     out_dir = Path(out_dir)
     pool = load_frames(data, sets=["pool"])
-    model, info = start_model("scratch", settings=DimeNetSettings(**model_settings), seed=seed)
-    summary = train_force_matching(
-        model=model, frames=pool, out_dir=out_dir, label="pretrain Si",
-        settings=TrainSettings(**training, seed=seed, device=device),
+    model, info, summary = _train(
+        method="scratch", frames=pool, out_dir=out_dir, label="pretrain Si",
+        model_settings=model_settings, training=training, seed=seed, device=device,
+        threads=threads,
     )
     save_model(model, out_dir / "model.pt", **info, element="Si", train_frames=len(pool))
     test = group_by_temperature(load_frames(data, sets=["test"], temperatures=[test_temperature]))
-    metrics = _metrics(model, test, label={"method": "pretrained", "size": len(pool), "seed": seed})
-    metrics.to_csv(out_dir / "metrics.csv", index=False)
-    summary["test"] = metrics.to_dict("records")
-    _json(out_dir / "summary.json", summary)
+    label = {"method": "pretrained", "size": len(pool), "seed": seed}
+    _test(model, test, label=label, out_dir=out_dir, summary=summary)
     logger.info("pretrained: %s", {k: summary[k] for k in ("frames", "steps", "wall_s", "test")})
     return summary
 
@@ -141,22 +162,18 @@ def train_target(
 
     ``threads``: torch's CPU threads (default: torch's own choice).
     """
-    from mlip_transfer.elements.dimenet import DimeNetSettings, save_model
-    from mlip_transfer.elements.training import TrainSettings, start_model, train_force_matching
+    from mlip_transfer.elements.dimenet import save_model
 
-    _torch_threads(threads)
     out_dir = Path(out_dir)
     pool = load_frames(data, sets=["pool"])
     if size > len(pool):
         raise DataError(f"asked for {size} training frames, the pool has {len(pool)}", file=str(data))
     order = np.random.default_rng([seed, 7919]).permutation(len(pool))
     chosen = [pool[k] for k in sorted(order[:size])]
-    model, info = start_model(
-        method, settings=DimeNetSettings(**model_settings), seed=seed, source_model=source_model
-    )
-    summary = train_force_matching(
-        model=model, frames=chosen, out_dir=out_dir, label=f"{method} n={size} seed={seed}",
-        settings=TrainSettings(**training, seed=seed, device=device),
+    model, info, summary = _train(
+        method=method, frames=chosen, out_dir=out_dir, label=f"{method} n={size} seed={seed}",
+        model_settings=model_settings, training=training, seed=seed, device=device,
+        threads=threads, source_model=source_model,
     )
     save_model(model, out_dir / "model.pt", **info, element="Ge", size=size,
                train_frame_ids=[f.frame_id for f in chosen])
@@ -164,10 +181,8 @@ def train_target(
     missing = sorted(set(map(float, test_temperatures)) - set(test))
     if missing:
         raise DataError(f"no test frames at {missing} K", file=str(data), field="extra.temperature")
-    metrics = _metrics(model, test, label={"method": method, "size": size, "seed": seed})
-    metrics.to_csv(out_dir / "metrics.csv", index=False)
-    summary.update(start=info, test=metrics.to_dict("records"))
-    _json(out_dir / "summary.json", summary)
+    label = {"method": method, "size": size, "seed": seed}
+    _test(model, test, label=label, out_dir=out_dir, summary=summary, start=info)
     logger.info("trained in %.1f s; test errors: %s", summary["wall_s"], summary["test"])
     return summary
 
@@ -265,52 +280,6 @@ def reference_md(
     return records
 
 
-def structure(
-    *, frames: Mapping[str, Sequence[str | Path]], reference: str | Path, rdf_max: float,
-    rdf_bins: int, adf_cutoff: float, adf_bins: int,
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """RDF and ADF per method (stable runs of all its models pooled) and the SW reference.
-
-    Returns the curves (long table: method, kind, x, y) and per-method distances from the
-    reference (integrated absolute difference) with the number of frames used.
-    """
-    groups: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    ref = np.load(reference)
-    groups["stillinger-weber"] = (ref["positions"], ref["cell"])
-    for method, paths in frames.items():
-        loaded = [np.load(p) for p in paths]
-        positions = np.concatenate([item["positions"] for item in loaded])
-        groups[method] = (positions, loaded[0]["cell"])
-    curves, stats = [], {}
-    reference_curves = None
-    for method, (positions, cell) in groups.items():
-        if len(positions) == 0:
-            stats[method] = {"frames": 0, "rdf_difference": None, "adf_difference": None}
-            continue
-        r, g = rdf(positions, cell, r_max=rdf_max, bins=rdf_bins)
-        theta, p = adf(positions, cell, cutoff=adf_cutoff, bins=adf_bins)
-        curves += [{"method": method, "kind": "rdf", "x": x, "y": y} for x, y in zip(r, g)]
-        curves += [{"method": method, "kind": "adf", "x": x, "y": y} for x, y in zip(theta, p)]
-        if method == "stillinger-weber":
-            reference_curves = (r, g, theta, p)
-        stats[method] = {"frames": int(len(positions)), "rdf": (r, g), "adf": (theta, p)}
-    if reference_curves is None:
-        raise DataError("the Stillinger-Weber reference has no frames", file=str(reference))
-    out = {}
-    for method, item in stats.items():
-        if item["frames"] == 0:
-            out[method] = item
-            continue
-        r, g = item["rdf"]
-        theta, p = item["adf"]
-        out[method] = {
-            "frames": item["frames"],
-            "rdf_difference": curve_difference(r, g, reference_curves[1]),
-            "adf_difference": curve_difference(theta, p, reference_curves[3]),
-        }
-    return pd.DataFrame(curves), out
-
-
 def tables(
     *, metrics: Sequence[str | Path], pretrained: str | Path, data_dir: str | Path,
     settings: Mapping[str, Any], out_metrics: str | Path, out_efficiency: str | Path,
@@ -377,7 +346,8 @@ def stability_structure(
         reference_runs, reference_frames: The same of :func:`reference_md`.
         settings: The ``elements`` configuration.
         out_stability: Output CSV of unstable runs per method.
-        out_curves: Output CSV of the RDF/ADF curves (:func:`structure`).
+        out_curves: Output CSV of the RDF/ADF curves
+            (:func:`~mlip_transfer.elements.structure.compare_structures`).
         out_summary: Output JSON of both with their settings and the paper's values.
 
     Returns:
@@ -391,7 +361,7 @@ def stability_structure(
     for path in frames:
         by_method.setdefault(Path(path).stem.rsplit("_s", 1)[0], []).append(path)
     shape = settings["structure"]
-    curves, distances = structure(
+    curves, distances = compare_structures(
         frames=by_method, reference=reference_frames, rdf_max=shape["rdf_max"],
         rdf_bins=shape["rdf_bins"], adf_cutoff=shape["adf_cutoff"], adf_bins=shape["adf_bins"],
     )
