@@ -18,6 +18,8 @@ from mlip_transfer.energy_scale.atomref import (
     fit_atomref,
     fit_atomref_to_frames,
     fit_residual_shift,
+)
+from mlip_transfer.energy_scale.chgnet_atomref import (
     read_model_atomref,
     set_model_atomref,
     shipped_atomref,

@@ -100,7 +100,7 @@ def test_refit_equals_a_real_atomref_swap(gga_model, r2scan_frames, report):
     """The analytic 'refit swapped in' MAE is what the surgically modified model predicts."""
     import copy
 
-    from mlip_transfer.energy_scale.atomref import set_model_atomref
+    from mlip_transfer.energy_scale.chgnet_atomref import set_model_atomref
     from mlip_transfer.energy_scale.diagnose import predict_energy_per_atom
 
     model = set_model_atomref(copy.deepcopy(gga_model), report.refit)

@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlip_transfer.energy_scale.atomref import shipped_atomref
+from mlip_transfer.energy_scale.chgnet_atomref import shipped_atomref
 from mlip_transfer.energy_scale.elemental_shift import (
     load_matpes_elemental_energies,
     shift_agreement,

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from mlip_transfer.core.errors import DataError
-from mlip_transfer.energy_scale import energies
+from mlip_transfer.energy_scale import energies, hull_errors
 
 MU = {"Li": -2.0, "O": -5.0}
 FORMATION = {
@@ -104,9 +104,9 @@ def test_missing_elemental_reference_is_named():
         energies.decomposition_energies(rows[2:3], rows)
     model = {mid: e for mid, e in REFERENCE.items() if mid != "o2"}
     with pytest.raises(DataError, match="element 'O'.*model energies"):
-        energies.decomposition_energy_errors(model, REFERENCE, materials=FORMULAS)
+        hull_errors.decomposition_energy_errors(model, REFERENCE, materials=FORMULAS)
     with pytest.raises(DataError, match="element 'O'.*reference energies"):
-        energies.formation_energy_errors(REFERENCE, model, materials=FORMULAS)
+        hull_errors.formation_energy_errors(REFERENCE, model, materials=FORMULAS)
     with pytest.raises(DataError, match="not finite"):
         energies.phase_diagram([("x", "Li", float("nan"))])
 
@@ -115,10 +115,10 @@ def test_errors_vanish_under_a_per_element_energy_shift():
     # A functional change that only shifts elemental energies (an AtomRef) changes neither
     # formation nor decomposition energies.
     shifted = _energies({"Li": -1.2, "O": -9.7}, FORMATION)
-    decomposition = energies.decomposition_energy_errors(shifted, REFERENCE, materials=FORMULAS)
+    decomposition = hull_errors.decomposition_energy_errors(shifted, REFERENCE, materials=FORMULAS)
     assert list(decomposition.table["material_id"]) == COMPOUNDS  # unaries left out by default
     assert decomposition.mae_mev == pytest.approx(0.0, abs=1e-6)
-    formation = energies.formation_energy_errors(shifted, REFERENCE, materials=FORMULAS)
+    formation = hull_errors.formation_energy_errors(shifted, REFERENCE, materials=FORMULAS)
     assert formation.mae_mev == pytest.approx(0.0, abs=1e-6)
     assert formation.table["formation_energy_model"].tolist() == pytest.approx(
         [FORMATION[mid][1] for mid in COMPOUNDS]
@@ -130,7 +130,7 @@ def test_raising_one_compound_moves_the_hull_exactly():
     # and Li2O, which decompose into 2/3 Li2O2 (per atom), see the hull rise by 0.05 * 2/3.
     model = dict(_energies({"Li": -1.2, "O": -9.7}, FORMATION))
     model["li2o2"] += 0.05
-    result = energies.decomposition_energy_errors(model, REFERENCE, materials=FORMULAS)
+    result = hull_errors.decomposition_energy_errors(model, REFERENCE, materials=FORMULAS)
     errors = dict(zip(result.table["material_id"], result.table["decomposition_energy_error"]))
     assert errors == pytest.approx(
         {"li2o": -0.05 * 2 / 3, "li2o-b": 0.0, "li2o2": 0.05, "lio2": -0.05 * 2 / 3}, abs=1e-9
@@ -141,9 +141,9 @@ def test_raising_one_compound_moves_the_hull_exactly():
     assert table.loc["li2o2", "decomposition_energy_reference"] == pytest.approx(-0.3)
     assert table["stable_model"].tolist() == table["stable_reference"].tolist()
 
-    formation = energies.formation_energy_errors(model, REFERENCE, materials=FORMULAS)
+    formation = hull_errors.formation_energy_errors(model, REFERENCE, materials=FORMULAS)
     assert formation.mae_mev == pytest.approx(1000 * 0.05 / 4)
-    only = energies.formation_energy_errors(model, REFERENCE, materials=FORMULAS,
+    only = hull_errors.formation_energy_errors(model, REFERENCE, materials=FORMULAS,
                                             targets=["li2o2"])
     assert only.mae_mev == pytest.approx(50.0)
 
@@ -153,14 +153,14 @@ def test_comparison_uses_only_materials_with_energies_on_both_sides():
     model["li2o2"] = float("nan")  # e.g. a failed relaxation without a fallback energy
     reference = dict(REFERENCE)
     del reference["li2o-b"]
-    result = energies.decomposition_energy_errors(model, reference, materials=FORMULAS)
+    result = hull_errors.decomposition_energy_errors(model, reference, materials=FORMULAS)
     assert list(result.table["material_id"]) == ["li2o", "lio2"]
     # Without Li2O2 on either hull: LiO2 is 0.1 above the Li2O-O2 line (-1.0 at x=2/3), and Li2O
     # competes with the Li-LiO2 line (-0.9 / 2 = -0.45 at x=1/3): -2.0 + 0.45 = -1.55.
     assert result.table["decomposition_energy_reference"].tolist() == pytest.approx([-1.55, 0.1])
     assert result.mae_mev == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(DataError, match="not in the materials table"):
-        energies.decomposition_energy_errors(model, reference, materials=FORMULAS,
+        hull_errors.decomposition_energy_errors(model, reference, materials=FORMULAS,
                                              targets=["nope"])
 
 
@@ -170,5 +170,5 @@ def test_materials_table_with_two_functionals_is_accepted():
         "formula": list(FORMULAS.values()) * 2,
         "functional": ["gga"] * len(FORMULAS) + ["r2scan"] * len(FORMULAS),
     })
-    result = energies.formation_energy_errors(REFERENCE, REFERENCE, materials=table)
+    result = hull_errors.formation_energy_errors(REFERENCE, REFERENCE, materials=table)
     assert len(result.table) == 4 and result.mae_mev == pytest.approx(0.0)

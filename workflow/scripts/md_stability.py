@@ -1,15 +1,12 @@
 """NVT stability runs with one Ge model trained on few samples (one method, one seed)."""
 
-import torch
-
 from mlip_transfer.core.logs import rule_log
 from mlip_transfer.elements.jobs import stability
 
 smk = snakemake  # noqa: F821
 method, seed = smk.wildcards.method, int(smk.wildcards.seed)
-with rule_log(smk.log[0], f"md_stability {method} seed={seed}") as log:
-    torch.set_num_threads(smk.threads)
-    records = stability(
+with rule_log(smk.log[0], f"md_stability {method} seed={seed}"):
+    stability(
         models={seed: (smk.input.model, smk.params.run_ids)},
         data=smk.params.data_dir,
         out_json=smk.output.runs,
@@ -17,5 +14,5 @@ with rule_log(smk.log[0], f"md_stability {method} seed={seed}") as log:
         method=method,
         md=smk.params.md,
         repeats=smk.params.repeats,
+        threads=smk.threads,
     )
-    log.info("%d of %d runs stable", sum(r["stable"] for r in records), len(records))

@@ -2,16 +2,13 @@
 
 from pathlib import Path
 
-import torch
-
 from mlip_transfer.core.logs import rule_log
 from mlip_transfer.elements.jobs import pretrain
 
 smk = snakemake  # noqa: F821
-with rule_log(smk.log[0], "pretrain_si") as log:
-    torch.set_num_threads(smk.threads)
-    settings = smk.params.elements
-    summary = pretrain(
+settings = smk.params.elements
+with rule_log(smk.log[0], "pretrain_si"):
+    pretrain(
         data=Path(smk.input.frames).parent,
         out_dir=Path(smk.output.model).parent,
         model_settings=settings["model"],
@@ -19,5 +16,5 @@ with rule_log(smk.log[0], "pretrain_si") as log:
         seed=settings["seed"],
         device=settings["device"],
         test_temperature=settings["train_temperature"],
+        threads=smk.threads,
     )
-    log.info("pretrained: %s", {k: summary[k] for k in ("frames", "steps", "wall_s", "test")})

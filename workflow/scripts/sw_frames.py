@@ -4,8 +4,8 @@ from mlip_transfer.core.logs import rule_log
 from mlip_transfer.elements.jobs import sample_set
 
 smk = snakemake  # noqa: F821
-with rule_log(smk.log[0], f"sw_frames {smk.wildcards.element} {smk.wildcards.set}") as log:
-    count = sample_set(
+with rule_log(smk.log[0], f"sw_frames {smk.wildcards.element} {smk.wildcards.set}"):
+    sample_set(
         out=smk.output[0],
         element=smk.wildcards.element,
         set_name=smk.wildcards.set,
@@ -13,4 +13,3 @@ with rule_log(smk.log[0], f"sw_frames {smk.wildcards.element} {smk.wildcards.set
         sampling=smk.params.sampling,
         seed=smk.params.seed,
     )
-    log.info("%d frames written to %s", count, smk.output[0])

@@ -4,8 +4,8 @@ from mlip_transfer.core.logs import rule_log
 from mlip_transfer.elements.jobs import reference_md
 
 smk = snakemake  # noqa: F821
-with rule_log(smk.log[0], "sw_reference_md") as log:
-    records = reference_md(
+with rule_log(smk.log[0], "sw_reference_md"):
+    reference_md(
         data=smk.params.data_dir,
         out_json=smk.output.runs,
         out_frames=smk.output.frames,
@@ -14,4 +14,3 @@ with rule_log(smk.log[0], "sw_reference_md") as log:
         repeats=smk.params.repeats,
         seed=smk.params.seed,
     )
-    log.info("%d of %d reference runs stable", sum(r["stable"] for r in records), len(records))

@@ -2,17 +2,13 @@
 
 from pathlib import Path
 
-import torch
-
 from mlip_transfer.core.logs import rule_log
 from mlip_transfer.elements.jobs import train_target
 
 smk = snakemake  # noqa: F821
-w = smk.wildcards
-with rule_log(smk.log[0], f"train_ge {w.method} n={w.size} seed={w.seed}") as log:
-    torch.set_num_threads(smk.threads)
-    settings = smk.params.elements
-    summary = train_target(
+w, settings = smk.wildcards, smk.params.elements
+with rule_log(smk.log[0], f"train_ge {w.method} n={w.size} seed={w.seed}"):
+    train_target(
         data=Path(smk.input.frames).parent,
         out_dir=Path(smk.output.model).parent,
         method=w.method,
@@ -23,5 +19,5 @@ with rule_log(smk.log[0], f"train_ge {w.method} n={w.size} seed={w.seed}") as lo
         device=settings["device"],
         test_temperatures=smk.params.test_temperatures,
         source_model=smk.input.get("source"),
+        threads=smk.threads,
     )
-    log.info("trained in %.1f s; test errors: %s", summary["wall_s"], summary["test"])

@@ -1,13 +1,15 @@
 """Provenance of a workflow run for its report: package versions, configuration, input checksums.
 
 ``provenance_record`` gathers it as plain JSON; ``provenance_html`` renders it as one
-self-contained page, which the Snakemake report shows under *Provenance*.
+self-contained page, which the Snakemake report shows under *Provenance*;
+``write_provenance`` is the ``report_provenance`` job writing both.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import logging
 import platform
 import subprocess
 import sys
@@ -20,6 +22,8 @@ from typing import Any
 import yaml
 
 from mlip_transfer.core.registry import file_checksum, load_registry
+
+logger = logging.getLogger("mlip_transfer.core.report")
 
 # The packages that compute, draw or run the workflow.
 PACKAGES = (
@@ -207,3 +211,24 @@ def provenance_html(record: Mapping[str, Any]) -> str:
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Provenance</title>'
         f"<style>{style}</style></head><body>\n" + "\n".join(sections) + "\n</body></html>\n"
     )
+
+
+def write_provenance(*, out_json: str | Path, out_html: str | Path, **inputs: Any) -> dict[str, Any]:
+    """The ``report_provenance`` job: write the run's provenance record as JSON and HTML.
+
+    Args:
+        out_json: Output file of the record.
+        out_html: Output page (:func:`provenance_html`).
+        **inputs: The keyword arguments of :func:`provenance_record` (``config``,
+            ``configfiles``, ``inputs``, ``registry_path``, ``data_provenance``, ...).
+
+    Returns:
+        The record.
+    """
+    record = provenance_record(**inputs)
+    Path(out_json).write_text(json.dumps(record, indent=2) + "\n")
+    Path(out_html).write_text(provenance_html(record))
+    statuses = [row["status"] for row in record["inputs"]]
+    counts = {status: statuses.count(status) for status in set(statuses)}
+    logger.info("%d files checksummed: %s", len(statuses), counts)
+    return record

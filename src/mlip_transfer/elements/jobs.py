@@ -17,8 +17,9 @@ import pandas as pd
 from ase import Atoms
 
 from mlip_transfer.core.errors import DataError
-from mlip_transfer.core.provenance import STILLINGER_WEBER
+from mlip_transfer.core.provenance import STILLINGER_WEBER, DataSource
 from mlip_transfer.data.dataset import write_frames
+from mlip_transfer.elements import experiments as X
 from mlip_transfer.elements.data import group_by_temperature, load_frames, write_dataset
 from mlip_transfer.elements.sampling import SamplingSettings, sample_frames
 from mlip_transfer.elements.stillinger_weber import (
@@ -26,7 +27,7 @@ from mlip_transfer.elements.stillinger_weber import (
     ground_state_check,
     sw_calculator,
 )
-from mlip_transfer.elements.structure import adf, curve_difference, rdf
+from mlip_transfer.elements.structure import compare_structures
 
 # torch and torch_geometric (several seconds to import) are imported inside the jobs that need
 # them, so the sampling and analysis jobs start quickly.
@@ -37,6 +38,17 @@ logger = logging.getLogger("mlip_transfer.elements.jobs")
 def _json(path: str | Path, content: Any) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(content, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _torch_threads(threads: int | None) -> None:
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _log_stable(records: Sequence[Mapping[str, Any]]) -> None:
+    logger.info("%d of %d runs stable", sum(r["stable"] for r in records), len(records))
 
 
 def sample_set(
@@ -53,7 +65,9 @@ def sample_set(
             set_name=set_name, settings=settings, seed=seed,
         )
     ]
-    return write_frames(out, frames)
+    count = write_frames(out, frames)
+    logger.info("%d frames written to %s", count, out)
+    return count
 
 
 def assemble_dataset(
@@ -71,42 +85,70 @@ def assemble_dataset(
     summary = {"element": element, "frames": len(frames), "sets": counts, "ground_state": check}
     STILLINGER_WEBER.write(folder, element=element, sampling=dict(sampling), ground_state=check)
     _json(Path(folder) / "summary.json", summary)
+    logger.info("%s", summary)
     return summary
 
 
-def _metrics(
-    model: Any, frames_by_t: Mapping[float, list], *, label: Mapping[str, Any]
-) -> pd.DataFrame:
+def _train(
+    *, method: str, frames: Sequence[Any], out_dir: Path, label: str,
+    model_settings: Mapping[str, Any], training: Mapping[str, Any], seed: int, device: str,
+    threads: int | None, source_model: str | Path | None = None,
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Start a model (``method``) and train it by force matching: (model, start info, summary)."""
+    from mlip_transfer.elements.dimenet import DimeNetSettings
+    from mlip_transfer.elements.training import TrainSettings, start_model, train_force_matching
+
+    _torch_threads(threads)
+    model, info = start_model(
+        method, settings=DimeNetSettings(**model_settings), seed=seed, source_model=source_model
+    )
+    summary = train_force_matching(
+        model=model, frames=frames, out_dir=out_dir, label=label,
+        settings=TrainSettings(**training, seed=seed, device=device),
+    )
+    return model, info, summary
+
+
+def _test(
+    model: Any, frames_by_t: Mapping[float, list], *, label: Mapping[str, Any], out_dir: Path,
+    summary: dict[str, Any], **extra: Any,
+) -> None:
+    """Test errors per temperature into ``metrics.csv``; ``summary`` (with them) into JSON."""
     from mlip_transfer.elements.training import evaluate
 
     rows = []
     for temperature, frames in frames_by_t.items():
         errors = evaluate(model, frames)
         rows.append({**label, "temperature": temperature, **errors})
-    return pd.DataFrame(rows)
+    metrics = pd.DataFrame(rows)
+    metrics.to_csv(out_dir / "metrics.csv", index=False)
+    summary.update(extra, test=metrics.to_dict("records"))
+    _json(out_dir / "summary.json", summary)
 
 
 def pretrain(
     *, data: str | Path, out_dir: str | Path, model_settings: Mapping[str, Any],
     training: Mapping[str, Any], seed: int, device: str, test_temperature: float,
+    threads: int | None = None,
 ) -> dict[str, Any]:
-    """Pre-train the source (Si) model on its whole pool; test it on its test set."""
-    from mlip_transfer.elements.dimenet import DimeNetSettings, save_model
-    from mlip_transfer.elements.training import TrainSettings, start_model, train_force_matching
+    """Pre-train the source (Si) model on its whole pool; test it on its test set.
+
+    ``threads``: torch's CPU threads (default: torch's own choice).
+    """
+    from mlip_transfer.elements.dimenet import save_model
 
     out_dir = Path(out_dir)
     pool = load_frames(data, sets=["pool"])
-    model, info = start_model("scratch", settings=DimeNetSettings(**model_settings), seed=seed)
-    summary = train_force_matching(
-        model=model, frames=pool, out_dir=out_dir, label="pretrain Si",
-        settings=TrainSettings(**training, seed=seed, device=device),
+    model, info, summary = _train(
+        method="scratch", frames=pool, out_dir=out_dir, label="pretrain Si",
+        model_settings=model_settings, training=training, seed=seed, device=device,
+        threads=threads,
     )
     save_model(model, out_dir / "model.pt", **info, element="Si", train_frames=len(pool))
     test = group_by_temperature(load_frames(data, sets=["test"], temperatures=[test_temperature]))
-    metrics = _metrics(model, test, label={"method": "pretrained", "size": len(pool), "seed": seed})
-    metrics.to_csv(out_dir / "metrics.csv", index=False)
-    summary["test"] = metrics.to_dict("records")
-    _json(out_dir / "summary.json", summary)
+    label = {"method": "pretrained", "size": len(pool), "seed": seed}
+    _test(model, test, label=label, out_dir=out_dir, summary=summary)
+    logger.info("pretrained: %s", {k: summary[k] for k in ("frames", "steps", "wall_s", "test")})
     return summary
 
 
@@ -114,10 +156,13 @@ def train_target(
     *, data: str | Path, out_dir: str | Path, method: str, size: int, seed: int,
     model_settings: Mapping[str, Any], training: Mapping[str, Any], device: str,
     test_temperatures: Sequence[float], source_model: str | Path | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
-    """Train one Ge model (scratch or transfer) on a seeded subset of the pool and test it."""
-    from mlip_transfer.elements.dimenet import DimeNetSettings, save_model
-    from mlip_transfer.elements.training import TrainSettings, start_model, train_force_matching
+    """Train one Ge model (scratch or transfer) on a seeded subset of the pool and test it.
+
+    ``threads``: torch's CPU threads (default: torch's own choice).
+    """
+    from mlip_transfer.elements.dimenet import save_model
 
     out_dir = Path(out_dir)
     pool = load_frames(data, sets=["pool"])
@@ -125,12 +170,10 @@ def train_target(
         raise DataError(f"asked for {size} training frames, the pool has {len(pool)}", file=str(data))
     order = np.random.default_rng([seed, 7919]).permutation(len(pool))
     chosen = [pool[k] for k in sorted(order[:size])]
-    model, info = start_model(
-        method, settings=DimeNetSettings(**model_settings), seed=seed, source_model=source_model
-    )
-    summary = train_force_matching(
-        model=model, frames=chosen, out_dir=out_dir, label=f"{method} n={size} seed={seed}",
-        settings=TrainSettings(**training, seed=seed, device=device),
+    model, info, summary = _train(
+        method=method, frames=chosen, out_dir=out_dir, label=f"{method} n={size} seed={seed}",
+        model_settings=model_settings, training=training, seed=seed, device=device,
+        threads=threads, source_model=source_model,
     )
     save_model(model, out_dir / "model.pt", **info, element="Ge", size=size,
                train_frame_ids=[f.frame_id for f in chosen])
@@ -138,10 +181,9 @@ def train_target(
     missing = sorted(set(map(float, test_temperatures)) - set(test))
     if missing:
         raise DataError(f"no test frames at {missing} K", file=str(data), field="extra.temperature")
-    metrics = _metrics(model, test, label={"method": method, "size": size, "seed": seed})
-    metrics.to_csv(out_dir / "metrics.csv", index=False)
-    summary.update(start=info, test=metrics.to_dict("records"))
-    _json(out_dir / "summary.json", summary)
+    label = {"method": method, "size": size, "seed": seed}
+    _test(model, test, label=label, out_dir=out_dir, summary=summary, start=info)
+    logger.info("trained in %.1f s; test errors: %s", summary["wall_s"], summary["test"])
     return summary
 
 
@@ -187,15 +229,17 @@ def _save_frames(path: str | Path, frames: list[np.ndarray], starts: list[Atoms]
 def stability(
     *, models: Mapping[int, tuple[str | Path, Sequence[int]]], data: str | Path,
     out_json: str | Path, out_frames: str | Path, method: str, md: Mapping[str, Any],
-    repeats: int,
+    repeats: int, threads: int | None = None,
 ) -> list[dict[str, Any]]:
     """NVT runs with one method's learned Ge models (seed -> (model file, run ids)).
 
     Writes the per-run records and the frames of the stable runs; returns the records.
+    ``threads``: torch's CPU threads (default: torch's own choice).
     """
     from mlip_transfer.elements.dimenet import load_model
     from mlip_transfer.elements.md import DimeNetCalculator, MDSettings
 
+    _torch_threads(threads)
     settings = MDSettings.from_config(dict(md))
     starts = _start_structures(data, settings.temperature, "Ge", repeats)
     records, frames = [], []
@@ -211,6 +255,7 @@ def stability(
         frames += seed_frames
     _json(out_json, {"settings": asdict(settings), "runs": records})
     _save_frames(out_frames, frames, starts)
+    _log_stable(records)
     return records
 
 
@@ -231,50 +276,107 @@ def reference_md(
         record.update(method="stillinger-weber", seed=seed)
     _json(out_json, {"settings": asdict(settings), "runs": records})
     _save_frames(out_frames, frames, starts)
+    _log_stable(records)
     return records
 
 
-def structure(
-    *, frames: Mapping[str, Sequence[str | Path]], reference: str | Path, rdf_max: float,
-    rdf_bins: int, adf_cutoff: float, adf_bins: int,
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """RDF and ADF per method (stable runs of all its models pooled) and the SW reference.
+def tables(
+    *, metrics: Sequence[str | Path], pretrained: str | Path, data_dir: str | Path,
+    settings: Mapping[str, Any], out_metrics: str | Path, out_efficiency: str | Path,
+    out_temperature: str | Path, out_markdown: str | Path,
+) -> pd.DataFrame:
+    """Collect the Ge models' test errors: the data-efficiency and temperature tables.
 
-    Returns the curves (long table: method, kind, x, y) and per-method distances from the
-    reference (integrated absolute difference) with the number of frames used.
+    Args:
+        metrics: The ``metrics.csv`` of every trained Ge model.
+        pretrained: The Si pre-training ``summary.json``.
+        data_dir: The Ge dataset folder (its provenance names the data source).
+        settings: The ``elements`` configuration.
+        out_metrics, out_efficiency, out_temperature: Output CSVs: all metrics, test errors
+            against training-set size, and against test temperature.
+        out_markdown: Output page of the data-efficiency table with its context.
+
+    Returns:
+        The data-efficiency table.
     """
-    groups: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    ref = np.load(reference)
-    groups["stillinger-weber"] = (ref["positions"], ref["cell"])
-    for method, paths in frames.items():
-        loaded = [np.load(p) for p in paths]
-        positions = np.concatenate([item["positions"] for item in loaded])
-        groups[method] = (positions, loaded[0]["cell"])
-    curves, stats = [], {}
-    reference_curves = None
-    for method, (positions, cell) in groups.items():
-        if len(positions) == 0:
-            stats[method] = {"frames": 0, "rdf_difference": None, "adf_difference": None}
-            continue
-        r, g = rdf(positions, cell, r_max=rdf_max, bins=rdf_bins)
-        theta, p = adf(positions, cell, cutoff=adf_cutoff, bins=adf_bins)
-        curves += [{"method": method, "kind": "rdf", "x": x, "y": y} for x, y in zip(r, g)]
-        curves += [{"method": method, "kind": "adf", "x": x, "y": y} for x, y in zip(theta, p)]
-        if method == "stillinger-weber":
-            reference_curves = (r, g, theta, p)
-        stats[method] = {"frames": int(len(positions)), "rdf": (r, g), "adf": (theta, p)}
-    if reference_curves is None:
-        raise DataError("the Stillinger-Weber reference has no frames", file=str(reference))
-    out = {}
-    for method, item in stats.items():
-        if item["frames"] == 0:
-            out[method] = item
-            continue
-        r, g = item["rdf"]
-        theta, p = item["adf"]
-        out[method] = {
-            "frames": item["frames"],
-            "rdf_difference": curve_difference(r, g, reference_curves[1]),
-            "adf_difference": curve_difference(theta, p, reference_curves[3]),
-        }
-    return pd.DataFrame(curves), out
+    table = X.read_metrics(metrics)
+    table.to_csv(out_metrics, index=False)
+    efficiency = X.data_efficiency(table, temperature=settings["train_temperature"])
+    efficiency.to_csv(out_efficiency, index=False)
+    temperature = X.temperature_transfer(table, sizes=settings["temperature"]["sizes"])
+    temperature.to_csv(out_temperature, index=False)
+    source = DataSource.read(data_dir)
+    si = json.loads(Path(pretrained).read_text())
+    text = [
+        "# Si -> Ge transfer: Ge test errors against training-set size",
+        "",
+        f"**{source.banner}.** {source.caveat}",
+        "",
+        X.scale_statement(settings),
+        "",
+        f"Test set: {settings['test_size']} Ge frames at {settings['train_temperature']:g} K (the "
+        "training temperature) from trajectories not used for training; force MAE over force "
+        "components, energy MAE per atom; mean ± sample standard deviation over seeds.",
+        "",
+        X.data_efficiency_markdown(efficiency),
+        f"Si pre-training: {si['frames']} frames, {si['steps']} steps; Si test "
+        + ", ".join(
+            f"{row['temperature']:g} K force MAE {row['force_mae_mev_per_a']:.1f} meV/Å"
+            for row in si["test"]
+        )
+        + ".",
+        "",
+        f"The study: {X.PAPER['data_efficiency']}.",
+    ]
+    Path(out_markdown).write_text("\n".join(text) + "\n")
+    logger.info("\n%s", efficiency.to_string())
+    return efficiency
+
+
+def stability_structure(
+    *, runs: Sequence[str | Path], frames: Sequence[str | Path], reference_runs: str | Path,
+    reference_frames: str | Path, settings: Mapping[str, Any], out_stability: str | Path,
+    out_curves: str | Path, out_summary: str | Path,
+) -> dict[str, Any]:
+    """Count unstable runs per method, and compare RDF/ADF of the stable runs with SW.
+
+    Args:
+        runs: The run records of every :func:`stability` job.
+        frames: Their frames, named ``<method>_s<seed>.npz`` (the seeds of a method are pooled).
+        reference_runs, reference_frames: The same of :func:`reference_md`.
+        settings: The ``elements`` configuration.
+        out_stability: Output CSV of unstable runs per method.
+        out_curves: Output CSV of the RDF/ADF curves
+            (:func:`~mlip_transfer.elements.structure.compare_structures`).
+        out_summary: Output JSON of both with their settings and the paper's values.
+
+    Returns:
+        The content of ``out_summary``.
+    """
+    records = [r for path in runs for r in json.loads(Path(path).read_text())["runs"]]
+    table = X.stability_table(records)
+    table.to_csv(out_stability, index=False)
+    reference = json.loads(Path(reference_runs).read_text())["runs"]
+    by_method: dict[str, list[str | Path]] = {}
+    for path in frames:
+        by_method.setdefault(Path(path).stem.rsplit("_s", 1)[0], []).append(path)
+    shape = settings["structure"]
+    curves, distances = compare_structures(
+        frames=by_method, reference=reference_frames, rdf_max=shape["rdf_max"],
+        rdf_bins=shape["rdf_bins"], adf_cutoff=shape["adf_cutoff"], adf_bins=shape["adf_bins"],
+    )
+    curves.to_csv(out_curves, index=False)
+    summary = {
+        "data_source": "stillinger-weber",
+        "scale": X.scale_statement(settings),
+        "train_temperature": settings["train_temperature"],
+        "stability": table.to_dict("records"),
+        "stability_settings": settings["stability"],
+        "reference_runs_stable": sum(r["stable"] for r in reference),
+        "reference_runs": len(reference),
+        "structure": distances,
+        "paper": X.PAPER["stability"] | {"structure": X.PAPER["structure"]},
+    }
+    Path(out_summary).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    logger.info("\n%s\n%s", table.to_string(), distances)
+    return summary

@@ -18,18 +18,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from ase import Atoms, units
+from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
-from ase.constraints import FixCom
-from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import Stationary
 from matscipy.neighbours import neighbour_list
 from tqdm.auto import tqdm
 
 from mlip_transfer.core.errors import ConfigError, DataError
 from mlip_transfer.elements.dimenet import DimeNetPP, energy_and_forces
 from mlip_transfer.elements.graph import build_graph, collate
-from mlip_transfer.elements.sampling import thermalize
+from mlip_transfer.elements.sampling import LangevinSettings, langevin_nvt
 
 logger = logging.getLogger("mlip_transfer.elements.md")
 REASONS = ("nan", "overlap", "runaway")
@@ -67,13 +64,11 @@ class DimeNetCalculator(Calculator):
 
 
 @dataclass(frozen=True, kw_only=True)
-class MDSettings:
-    """One Langevin NVT run and its stability criteria."""
+class MDSettings(LangevinSettings):
+    """One Langevin NVT run (and :class:`LangevinSettings`) and its stability criteria."""
 
     temperature: float = 1200.0
     duration_ps: float = 1.0
-    timestep_fs: float = 2.0
-    friction_per_fs: float = 0.02
     min_distance: float = 1.6
     max_temperature_factor: float = 2.5
     check_every: int = 10
@@ -128,17 +123,7 @@ def run_nvt(
     atoms = atoms.copy()
     atoms.calc = calculator
     rng = np.random.default_rng(seed)
-    thermalize(atoms, settings.temperature, rng=rng)
-    Stationary(atoms)
-    atoms.set_constraint(FixCom())
-    dynamics = Langevin(
-        atoms,
-        timestep=settings.timestep_fs * units.fs,
-        temperature_K=settings.temperature,
-        friction=settings.friction_per_fs / units.fs,
-        fixcm=False,
-        rng=rng,
-    )
+    dynamics = langevin_nvt(atoms, temperature=settings.temperature, settings=settings, rng=rng)
     sample_every = max(1, round(settings.sample_every_fs / settings.timestep_fs))
     first_sample = round(settings.equilibration_ps * 1000 / settings.timestep_fs)
     frames, max_temperature, reason, step = [], 0.0, "", 0

@@ -15,7 +15,7 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
-from ase import units
+from ase import Atoms, units
 from ase.constraints import FixCom
 from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import Stationary
@@ -44,21 +44,30 @@ SETS = ("pool", "test")
 
 
 @dataclass(frozen=True, kw_only=True)
-class SamplingSettings:
-    """How reference frames are sampled.
+class LangevinSettings:
+    """The Langevin NVT integrator shared by the reference sampling and the stability runs.
+
+    Attributes:
+        timestep_fs: MD time step.
+        friction_per_fs: Langevin friction coefficient (1/fs).
+    """
+
+    timestep_fs: float = 2.0
+    friction_per_fs: float = 0.02
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplingSettings(LangevinSettings):
+    """How reference frames are sampled (and :class:`LangevinSettings`).
 
     Attributes:
         cell_repeats: Conventional diamond cells per direction (2: 64 atoms).
-        timestep_fs: MD time step.
-        friction_per_fs: Langevin friction coefficient (1/fs).
         equilibration_ps: Discarded time at the start of each trajectory.
         interval_fs: Time between kept frames.
         trajectories: Independent trajectories per set (frames are spread over them).
     """
 
     cell_repeats: int = 2
-    timestep_fs: float = 2.0
-    friction_per_fs: float = 0.02
     equilibration_ps: float = 0.5
     interval_fs: float = 40.0
     trajectories: int = 2
@@ -73,9 +82,61 @@ class SamplingSettings:
             raise ConfigError("sampling.trajectories and cell_repeats must be >= 1, equilibration >= 0")
 
 
+def langevin_nvt(
+    atoms: Atoms, *, temperature: float, settings: LangevinSettings, rng: np.random.Generator
+) -> Langevin:
+    """Maxwell-Boltzmann velocities at ``temperature`` (K) and a Langevin NVT integrator.
+
+    The momenta (drawn from ``rng``, then the same ``rng`` drives the thermostat) carry no
+    centre-of-mass drift, and the centre of mass stays put through a constraint (ASE's
+    recommended NVT setup).
+    """
+    thermalize(atoms, temperature, rng=rng)
+    Stationary(atoms)
+    atoms.set_constraint(FixCom())
+    return Langevin(
+        atoms,
+        timestep=settings.timestep_fs * units.fs,
+        temperature_K=temperature,
+        friction=settings.friction_per_fs / units.fs,
+        fixcm=False,
+        rng=rng,
+    )
+
+
 def set_seed(*parts: object) -> int:
     """A stable 32-bit seed from any parts (element, temperature, set, ...)."""
     return zlib.crc32(":".join(map(str, parts)).encode())
+
+
+def _check_request(element: str, temperature: float, n_frames: int, set_name: str) -> None:
+    check_element(element)
+    if set_name not in SETS:
+        raise ConfigError(f"set must be one of {SETS}, got {set_name!r}")
+    if n_frames < 1 or temperature <= 0:
+        raise ConfigError(f"need n_frames >= 1 and temperature > 0, got {n_frames}, {temperature}")
+
+
+def _frame(
+    atoms: Atoms, *, material_id: str, index: int, extra: dict[str, object]
+) -> Frame:
+    """The current state of a Stillinger-Weber trajectory as a labelled frame."""
+    energy = float(atoms.get_potential_energy())
+    forces = atoms.get_forces()
+    if not (math.isfinite(energy) and np.all(np.isfinite(forces))):
+        raise FloatingPointError(f"{material_id}: SW energy or forces not finite")
+    return Frame(
+        frame_id=f"{material_id}-{index:04d}",
+        material_id=material_id,
+        functional=FUNCTIONAL,
+        species=tuple(atoms.get_chemical_symbols()),
+        lattice=np.array(atoms.cell.array),
+        frac_coords=atoms.get_scaled_positions(wrap=True),
+        energy=energy,
+        forces=np.array(forces),
+        source="stillinger-weber",
+        extra=extra,
+    )
 
 
 def sample_frames(
@@ -93,11 +154,7 @@ def sample_frames(
     Frames carry ``extra``: element, temperature, set, trajectory, time_ps (since the start of
     the trajectory, equilibration included) and the instantaneous kinetic temperature.
     """
-    check_element(element)
-    if set_name not in SETS:
-        raise ConfigError(f"set must be one of {SETS}, got {set_name!r}")
-    if n_frames < 1 or temperature <= 0:
-        raise ConfigError(f"need n_frames >= 1 and temperature > 0, got {n_frames}, {temperature}")
+    _check_request(element, temperature, n_frames, set_name)
     n_traj = min(settings.trajectories, n_frames)
     per_traj = [n_frames // n_traj + (k < n_frames % n_traj) for k in range(n_traj)]
     interval = max(1, round(settings.interval_fs / settings.timestep_fs))
@@ -112,18 +169,7 @@ def sample_frames(
         rng = np.random.default_rng(set_seed(seed, element, temperature, set_name, trajectory))
         atoms = diamond_cell(element, repeats=settings.cell_repeats)
         atoms.calc = sw_calculator(element)
-        thermalize(atoms, temperature, rng=rng)
-        Stationary(atoms)
-        # The centre of mass stays put through a constraint (ASE's recommended NVT setup).
-        atoms.set_constraint(FixCom())
-        dynamics = Langevin(
-            atoms,
-            timestep=settings.timestep_fs * units.fs,
-            temperature_K=temperature,
-            friction=settings.friction_per_fs / units.fs,
-            fixcm=False,
-            rng=rng,
-        )
+        dynamics = langevin_nvt(atoms, temperature=temperature, settings=settings, rng=rng)
         if equilibration:
             dynamics.run(equilibration)
             bar.update(equilibration)
@@ -131,31 +177,15 @@ def sample_frames(
         for index in range(count):
             dynamics.run(interval)
             bar.update(interval)
-            energy = float(atoms.get_potential_energy())
-            forces = atoms.get_forces()
-            if not (math.isfinite(energy) and np.all(np.isfinite(forces))):
-                raise FloatingPointError(f"{material_id}: SW energy or forces not finite")
-            frames.append(
-                Frame(
-                    frame_id=f"{material_id}-{index:04d}",
-                    material_id=material_id,
-                    functional=FUNCTIONAL,
-                    species=tuple(atoms.get_chemical_symbols()),
-                    lattice=np.array(atoms.cell.array),
-                    frac_coords=atoms.get_scaled_positions(wrap=True),
-                    energy=energy,
-                    forces=np.array(forces),
-                    source="stillinger-weber",
-                    extra={
-                        "element": element,
-                        "temperature": float(temperature),
-                        "set": set_name,
-                        "trajectory": trajectory,
-                        "time_ps": round(dynamics.nsteps * settings.timestep_fs / 1000, 6),
-                        "kinetic_temperature": float(atoms.get_temperature()),
-                    },
-                )
-            )
+            extra = {
+                "element": element,
+                "temperature": float(temperature),
+                "set": set_name,
+                "trajectory": trajectory,
+                "time_ps": round(dynamics.nsteps * settings.timestep_fs / 1000, 6),
+                "kinetic_temperature": float(atoms.get_temperature()),
+            }
+            frames.append(_frame(atoms, material_id=material_id, index=index, extra=extra))
     bar.close()
     logger.info(
         "%s %g K %s: %d frames from %d trajectories, mean energy %.4f eV/atom",

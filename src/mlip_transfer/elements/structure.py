@@ -4,13 +4,18 @@
   shell count, averaged over frames.
 * ADF: the angle θ_jik between every pair of neighbours j, k of an atom i within ``cutoff``
   (the first coordination shell), as a probability density over degrees.
+
+:func:`compare_structures` compares both, per method, with the Stillinger-Weber reference.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 from matscipy.neighbours import neighbour_list
 
 from mlip_transfer.core.errors import DataError
@@ -76,3 +81,49 @@ def adf(
 def curve_difference(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     """Integrated absolute difference of two curves on the same grid."""
     return float(np.sum(np.abs(np.asarray(a) - np.asarray(b)) * np.gradient(np.asarray(x))))
+
+
+def compare_structures(
+    *, frames: Mapping[str, Sequence[str | Path]], reference: str | Path, rdf_max: float,
+    rdf_bins: int, adf_cutoff: float, adf_bins: int,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """RDF and ADF per method (stable runs of all its models pooled) and the SW reference.
+
+    Returns the curves (long table: method, kind, x, y) and per-method distances from the
+    reference (integrated absolute difference) with the number of frames used.
+    """
+    groups: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    ref = np.load(reference)
+    groups["stillinger-weber"] = (ref["positions"], ref["cell"])
+    for method, paths in frames.items():
+        loaded = [np.load(p) for p in paths]
+        positions = np.concatenate([item["positions"] for item in loaded])
+        groups[method] = (positions, loaded[0]["cell"])
+    curves, stats = [], {}
+    reference_curves = None
+    for method, (positions, cell) in groups.items():
+        if len(positions) == 0:
+            stats[method] = {"frames": 0, "rdf_difference": None, "adf_difference": None}
+            continue
+        r, g = rdf(positions, cell, r_max=rdf_max, bins=rdf_bins)
+        theta, p = adf(positions, cell, cutoff=adf_cutoff, bins=adf_bins)
+        curves += [{"method": method, "kind": "rdf", "x": x, "y": y} for x, y in zip(r, g)]
+        curves += [{"method": method, "kind": "adf", "x": x, "y": y} for x, y in zip(theta, p)]
+        if method == "stillinger-weber":
+            reference_curves = (r, g, theta, p)
+        stats[method] = {"frames": int(len(positions)), "rdf": (r, g), "adf": (theta, p)}
+    if reference_curves is None:
+        raise DataError("the Stillinger-Weber reference has no frames", file=str(reference))
+    out = {}
+    for method, item in stats.items():
+        if item["frames"] == 0:
+            out[method] = item
+            continue
+        r, g = item["rdf"]
+        theta, p = item["adf"]
+        out[method] = {
+            "frames": item["frames"],
+            "rdf_difference": curve_difference(r, g, reference_curves[1]),
+            "adf_difference": curve_difference(theta, p, reference_curves[3]),
+        }
+    return pd.DataFrame(curves), out

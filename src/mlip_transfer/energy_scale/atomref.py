@@ -1,4 +1,4 @@
-"""Atomic reference energies (AtomRef): the paper's Eq. 2 fit and CHGNet model surgery.
+"""Atomic reference energies (AtomRef): the paper's Eq. 2 fit.
 
 CHGNet predicts energy per atom as ``E_GNN + c · E_elem`` where ``c`` holds the structure's
 composition FRACTIONS (intensive AtomRef, ``chgnet.model.composition_model.AtomRef``) and
@@ -8,12 +8,16 @@ composition FRACTIONS (intensive AtomRef, ``chgnet.model.composition_model.AtomR
 An element the data cannot determine (absent, or confounded with others by a rank-deficient
 ``A``) is reported in :attr:`AtomRefFit.missing`, never set to zero: a zero weight silently
 shifts every structure containing that element by its whole reference energy (~5-20 eV/atom).
+
+Reading and writing a CHGNet model's AtomRef, and chgnet's shipped fits, are in
+:mod:`mlip_transfer.energy_scale.chgnet_atomref`; parsing compositions is in
+:mod:`mlip_transfer.energy_scale.compositions` (its ``CompositionLike``, ``element_amounts``
+and ``composition_matrix`` are used here and importable from here too).
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,96 +25,31 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pymatgen.core import Composition, Element
 
-from mlip_transfer.core.errors import ConfigError, DataError
+from mlip_transfer.core.errors import DataError
+from mlip_transfer.energy_scale.compositions import (
+    CompositionLike,
+    atomic_number,
+    composition_matrix,
+    element_amounts,
+    record_ids,
+)
 
-# A composition: pymatgen Composition, formula string, {element: amount} or a list of species.
-CompositionLike = Composition | str | Mapping[str, float] | Sequence[str]
+__all__ = [
+    "N_ELEMENTS",
+    "AtomRefFit",
+    "CompositionLike",
+    "add_shift",
+    "composition_matrix",
+    "element_amounts",
+    "fit_atomref",
+    "fit_atomref_to_frames",
+    "fit_residual_shift",
+]
+
 N_ELEMENTS = 94  # CHGNet's composition vector covers H..Pu
-ZERO_WEIGHT = 1e-8  # |w| below this in a shipped/model AtomRef means "never fitted"
 # P[j, j] of the projector onto the null space of A above this: coefficient j is not identifiable.
 _NULL_TOL = 1e-9
-SHIPPED = ("MPtrj", "MP-r2SCAN")
-
-
-def _z(symbol: str) -> int:
-    return Element(symbol).Z
-
-
-def element_amounts(composition: CompositionLike, *, record: str | None = None) -> dict[str, float]:
-    """Absolute amount of each element in a composition (atoms, or formula-unit amounts).
-
-    Raises:
-        DataError: The composition cannot be parsed, is empty, or has a negative amount.
-    """
-    if not isinstance(composition, Composition | str | Mapping):
-        # A species list: count symbols directly (Composition arithmetic is slow at scale).
-        amounts = dict(Counter(str(symbol) for symbol in composition))
-        for symbol in amounts:
-            if not Element.is_valid_symbol(symbol):
-                raise DataError(f"unknown element {symbol!r}", record=record, field="species")
-    else:
-        try:
-            comp = composition if isinstance(composition, Composition) else Composition(composition)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise DataError(f"cannot parse composition {composition!r} ({exc})", record=record) from exc
-        amounts = {}
-        for specie, amount in comp.items():  # Species such as Fe2+ fold into their element
-            symbol = getattr(specie, "symbol", str(specie))
-            amounts[symbol] = amounts.get(symbol, 0.0) + float(amount)
-        amounts = {el: value for el, value in amounts.items() if value != 0}
-    if not amounts or any(value < 0 for value in amounts.values()):
-        raise DataError(f"composition {composition!r} is empty or negative", record=record)
-    return amounts
-
-
-def _records(n: int, records: Sequence[str] | None) -> list[str]:
-    if records is None:
-        return [f"index {i}" for i in range(n)]
-    if len(records) != n:
-        raise DataError(f"{len(records)} record ids for {n} compositions")
-    return [str(r) for r in records]
-
-
-def composition_matrix(
-    compositions: Iterable[CompositionLike],
-    elements: Sequence[str] | None = None,
-    *,
-    records: Sequence[str] | None = None,
-) -> tuple[np.ndarray, list[str]]:
-    """Rows of composition fractions (intensive, each row sums to 1), one per structure.
-
-    Args:
-        compositions: Compositions (pymatgen, formula, {element: amount} or species list).
-        elements: Column order. Default: every element present, sorted by atomic number.
-        records: Ids naming the structures in errors (default: their index).
-
-    Returns:
-        ``(A, elements)``: an ``n x len(elements)`` float array and its column elements.
-
-    Raises:
-        DataError: A composition cannot be parsed or holds an element not in ``elements``.
-    """
-    compositions = list(compositions)
-    ids = _records(len(compositions), records)
-    amounts = [element_amounts(comp, record=rid) for comp, rid in zip(compositions, ids)]
-    if elements is None:
-        elements = sorted({el for row in amounts for el in row}, key=_z)
-    else:
-        elements = [str(el) for el in elements]
-        for el in elements:
-            if not Element.is_valid_symbol(el):
-                raise DataError(f"unknown element {el!r}", field="elements")
-    column = {el: j for j, el in enumerate(elements)}
-    matrix = np.zeros((len(amounts), len(elements)))
-    for i, (row, rid) in enumerate(zip(amounts, ids)):
-        total = sum(row.values())
-        for el, amount in row.items():
-            if el not in column:
-                raise DataError(f"element {el!r} is not among the requested elements", record=rid)
-            matrix[i, column[el]] = amount / total
-    return matrix, list(elements)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,7 +87,7 @@ class AtomRefFit:
             DataError: A composition needs an element this fit does not determine.
         """
         compositions = list(compositions)
-        ids = _records(len(compositions), records)
+        ids = record_ids(len(compositions), records)
         out = np.empty(len(compositions))
         for i, (comp, rid) in enumerate(zip(compositions, ids)):
             row = element_amounts(comp, record=rid)
@@ -164,17 +103,17 @@ class AtomRefFit:
         """Energies indexed by ``Z - 1`` (CHGNet's layout); NaN where not determined."""
         vector = np.full(n, np.nan)
         for el, value in self.energies.items():
-            if _z(el) <= n:
-                vector[_z(el) - 1] = value
+            if atomic_number(el) <= n:
+                vector[atomic_number(el) - 1] = value
         return vector
 
     def to_table(self) -> pd.DataFrame:
         """One row per element: ``element, Z, energy (NaN if missing), count, status, reason``."""
-        elements = sorted(set(self.energies) | set(self.counts) | set(self.missing), key=_z)
+        elements = sorted(set(self.energies) | set(self.counts) | set(self.missing), key=atomic_number)
         return pd.DataFrame(
             {
                 "element": elements,
-                "Z": [_z(el) for el in elements],
+                "Z": [atomic_number(el) for el in elements],
                 "energy": [self.energies.get(el, np.nan) for el in elements],
                 "count": [int(self.counts.get(el, 0)) for el in elements],
                 "status": ["fitted" if el in self.energies else "missing" for el in elements],
@@ -260,7 +199,7 @@ def fit_atomref(
         raise DataError(f"{len(compositions)} compositions but {len(y)} energies")
     if len(y) == 0:
         raise DataError("no structures to fit an AtomRef to")
-    ids = _records(len(y), records)
+    ids = record_ids(len(y), records)
     bad = np.flatnonzero(~np.isfinite(y))
     if bad.size:
         raise DataError(f"energy per atom is {y[bad[0]]} (not finite)", record=ids[bad[0]], field="energy")
@@ -365,7 +304,7 @@ def fit_residual_shift(
     source = np.asarray(source_pred_per_atom, dtype=float).reshape(-1)
     if target.shape != source.shape:
         raise DataError(f"{len(target)} target labels but {len(source)} source predictions")
-    ids = _records(len(target), records)
+    ids = record_ids(len(target), records)
     bad = np.flatnonzero(~np.isfinite(source))
     if bad.size:
         raise DataError("source prediction is not finite", record=ids[bad[0]], field="prediction")
@@ -376,84 +315,3 @@ def add_shift(base: Mapping[str, float], shift: AtomRefFit | Mapping[str, float]
     """``base + shift`` for elements present in both (others are left out, never zero-filled)."""
     values = shift.energies if isinstance(shift, AtomRefFit) else shift
     return {el: float(base[el]) + float(values[el]) for el in values if el in base}
-
-
-# ------------------------------------------------------------------ CHGNet model surgery
-
-
-def _composition_model(model: Any) -> Any:
-    comp = getattr(model, "composition_model", None)
-    if comp is None or not hasattr(comp, "fc"):
-        raise ConfigError("the model has no AtomRef composition model (model.composition_model.fc)")
-    if not getattr(comp, "is_intensive", True):
-        raise ConfigError("the model's AtomRef is extensive; only intensive AtomRefs are supported")
-    return comp
-
-
-def _weights_to_dict(weight: np.ndarray) -> dict[str, float]:
-    return {
-        Element.from_Z(z).symbol: float(w)
-        for z, w in enumerate(np.asarray(weight).reshape(-1), start=1)
-        if abs(w) >= ZERO_WEIGHT
-    }
-
-
-def read_model_atomref(model: Any) -> dict[str, float]:
-    """The AtomRef of a CHGNet model, eV/atom; elements with ``|w| < 1e-8`` are omitted."""
-    return _weights_to_dict(_composition_model(model).fc.weight.detach().cpu().numpy())
-
-
-def model_atomref_vector(model: Any) -> np.ndarray:
-    """The raw 94-vector the model adds (zeros included): what the model actually computes."""
-    return _composition_model(model).fc.weight.detach().cpu().numpy().reshape(-1).astype(float)
-
-
-def shipped_atomref(name: str) -> dict[str, float]:
-    """A fit shipped with chgnet (``"MPtrj"`` or ``"MP-r2SCAN"``); near-zero weights omitted."""
-    if name not in SHIPPED:
-        raise ConfigError(f"shipped AtomRef must be one of {list(SHIPPED)}, got {name!r}")
-    from chgnet.model.composition_model import AtomRef
-
-    ref = AtomRef(is_intensive=True)
-    ref.initialize_from(name)
-    return _weights_to_dict(ref.fc.weight.detach().cpu().numpy())
-
-
-def set_model_atomref(
-    model: Any, energies: Mapping[str, float] | AtomRefFit, *, keep_unlisted: bool = True
-) -> Any:
-    """Write per-element energies into ``model.composition_model.fc.weight`` in place.
-
-    Args:
-        model: A CHGNet model.
-        energies: Element -> eV/atom, or a fit (its determined energies).
-        keep_unlisted: Elements not listed keep their current weight. If False, raise when an
-            element the model currently references (non-zero weight) is not listed.
-
-    Returns:
-        The same model.
-
-    Raises:
-        DataError: Unknown element, Z > 94, a non-finite value, or (``keep_unlisted=False``)
-            elements left unlisted.
-    """
-    import torch
-
-    comp = _composition_model(model)
-    values = energies.energies if isinstance(energies, AtomRefFit) else dict(energies)
-    weight = comp.fc.weight
-    size = weight.shape[-1]
-    for el, value in values.items():
-        if not Element.is_valid_symbol(el) or _z(el) > size:
-            raise DataError(f"element {el!r} is not in the model's {size}-element AtomRef")
-        if not math.isfinite(float(value)):
-            raise DataError(f"AtomRef energy of {el} is {value}", record=el)
-    if not keep_unlisted:
-        unlisted = sorted(set(read_model_atomref(model)) - set(values), key=_z)
-        if unlisted:
-            raise DataError(f"no new AtomRef energy for elements {unlisted} (keep_unlisted=False)")
-    with torch.no_grad():
-        for el, value in values.items():
-            weight[0, _z(el) - 1] = float(value)
-    comp.fitted = True
-    return model

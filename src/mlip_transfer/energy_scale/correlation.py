@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from mlip_transfer.core.errors import DataError
-from mlip_transfer.energy_scale.atomref import AtomRefFit, element_amounts
+from mlip_transfer.energy_scale.atomref import AtomRefFit
+from mlip_transfer.energy_scale.compositions import element_amounts
 
 PAPER_RHO = {"raw": 0.0917, "scaled": 0.9250}
 _BOOT_CHUNK = 2_000_000  # resampled values per chunk, bounds memory on large datasets

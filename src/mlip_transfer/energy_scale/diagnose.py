@@ -25,13 +25,9 @@ from pymatgen.core import Element
 
 from mlip_transfer.core.errors import DataError
 from mlip_transfer.data.dataset import Frame, display_name
-from mlip_transfer.energy_scale.atomref import (
-    AtomRefFit,
-    composition_matrix,
-    fit_atomref,
-    fit_residual_shift,
-    model_atomref_vector,
-)
+from mlip_transfer.energy_scale.atomref import AtomRefFit, fit_atomref, fit_residual_shift
+from mlip_transfer.energy_scale.chgnet_atomref import ZERO_WEIGHT, model_atomref_vector
+from mlip_transfer.energy_scale.compositions import composition_matrix
 from mlip_transfer.energy_scale.correlation import pearson
 
 log = logging.getLogger(__name__)
@@ -250,6 +246,46 @@ def _recommend(
     return text
 
 
+def _refit_errors(
+    matrix: np.ndarray, elements: list[str], *, refit: AtomRefFit, shift: AtomRefFit,
+    pred: np.ndarray, source_contrib: np.ndarray, label: np.ndarray,
+) -> tuple[float | None, float | None, float | None]:
+    """MAE with a refit AtomRef, MAE with the residual shift, and rho of the GNN part against
+    the referenced labels, on the frames every element of which the refit covers (the rows
+    given); all None when there are none.
+    """
+    if not len(matrix):
+        return None, None, None
+    refit_vec = np.array([refit.energies.get(el, np.nan) for el in elements])
+    shift_vec = np.array([shift.energies.get(el, np.nan) for el in elements])
+    # Missing columns are zero in every covered row; nan_to_num keeps 0 * NaN out.
+    refit_contrib = matrix @ np.nan_to_num(refit_vec)
+    gnn = pred - source_contrib
+    mae_refit = float(np.mean(np.abs(gnn + refit_contrib - label)))
+    mae_residual = float(np.mean(np.abs(pred + matrix @ np.nan_to_num(shift_vec) - label)))
+    return mae_refit, mae_residual, _safe_pearson(gnn, label - refit_contrib)
+
+
+def _shift_rows(
+    elements: list[str], source: np.ndarray, *, refit: AtomRefFit, shift: AtomRefFit
+) -> list[dict[str, Any]]:
+    """One row per element (source, refit, their difference, residual shift), largest first."""
+    rows = []
+    for j, el in enumerate(elements):
+        src = float(source[j]) if abs(source[j]) >= ZERO_WEIGHT else None
+        new = refit.energies.get(el)
+        rows.append({
+            "element": el,
+            "count": int(refit.counts.get(el, 0)),
+            "source": src,
+            "refit": new,
+            "shift": None if src is None or new is None else new - src,
+            "residual_shift": shift.energies.get(el),
+        })
+    rows.sort(key=lambda r: (r["shift"] is None, -abs(r["shift"] or 0.0), r["element"]))
+    return rows
+
+
 def diagnose(
     *,
     model: Any,
@@ -290,34 +326,11 @@ def diagnose(
     refit = fit_atomref(compositions, label, records=ids)
     shift = fit_residual_shift(compositions, label, pred, records=ids)
     covered = np.array([all(el in refit.energies for el in set(c)) for c in compositions])
-    refit_vec = np.array([refit.energies.get(el, np.nan) for el in elements])
-    shift_vec = np.array([shift.energies.get(el, np.nan) for el in elements])
-    mae_refit = mae_residual = rho_ref = None
-    if covered.any():
-        sub = matrix[covered]
-        # Missing columns are zero in every covered row; nan_to_num keeps 0 * NaN out.
-        refit_contrib = sub @ np.nan_to_num(refit_vec)
-        gnn = pred[covered] - source_contrib[covered]
-        mae_refit = float(np.mean(np.abs(gnn + refit_contrib - label[covered])))
-        mae_residual = float(
-            np.mean(np.abs(pred[covered] + sub @ np.nan_to_num(shift_vec) - label[covered]))
-        )
-        rho_ref = _safe_pearson(gnn, label[covered] - refit_contrib)
-
-    counts = refit.counts
-    rows = []
-    for j, el in enumerate(elements):
-        src = float(source[j]) if abs(source[j]) >= 1e-8 else None
-        new = refit.energies.get(el)
-        rows.append({
-            "element": el,
-            "count": int(counts.get(el, 0)),
-            "source": src,
-            "refit": new,
-            "shift": None if src is None or new is None else new - src,
-            "residual_shift": shift.energies.get(el),
-        })
-    rows.sort(key=lambda r: (r["shift"] is None, -abs(r["shift"] or 0.0), r["element"]))
+    mae_refit, mae_residual, rho_ref = _refit_errors(
+        matrix[covered], elements, refit=refit, shift=shift, pred=pred[covered],
+        source_contrib=source_contrib[covered], label=label[covered],
+    )
+    rows = _shift_rows(elements, source, refit=refit, shift=shift)
     mae_source = float(np.mean(np.abs(pred - label)))
     offset = float(np.mean(label - pred))
     missing = {el: refit.reasons[el] for el in refit.missing}
@@ -337,7 +350,7 @@ def diagnose(
         mae_residual=mae_residual,
         shifts=rows[: max(top, 0)],
         missing=missing,
-        source_missing=[el for j, el in enumerate(elements) if abs(source[j]) < 1e-8],
+        source_missing=[el for j, el in enumerate(elements) if abs(source[j]) < ZERO_WEIGHT],
         refit=refit,
         residual_shift=shift,
         recommendation=_recommend(

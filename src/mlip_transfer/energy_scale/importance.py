@@ -20,7 +20,11 @@ import numpy as np
 import pandas as pd
 
 from mlip_transfer.core.errors import DataError
-from mlip_transfer.energy_scale.atomref import CompositionLike, composition_matrix, element_amounts
+from mlip_transfer.energy_scale.compositions import (
+    CompositionLike,
+    composition_matrix,
+    element_amounts,
+)
 
 SCALE_CORRECTED = 9000.0  # Fig. 1c (with MP2020 corrections)
 SCALE_UNCORRECTED = 500.0  # Fig. 1d (without)

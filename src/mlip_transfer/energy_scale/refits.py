@@ -14,7 +14,8 @@ import pandas as pd
 from pymatgen.core import Element
 
 from mlip_transfer.data.dataset import Frame
-from mlip_transfer.energy_scale.atomref import AtomRefFit, fit_atomref, shipped_atomref
+from mlip_transfer.energy_scale.atomref import AtomRefFit, fit_atomref
+from mlip_transfer.energy_scale.chgnet_atomref import shipped_atomref
 
 FUNCTIONALS = ("gga", "r2scan")
 # CHGNet's own AtomRef fits, on the datasets its two models were trained on.
