@@ -6,11 +6,8 @@ import pytest
 import torch
 
 from mlip_transfer.core.errors import ConfigError
-from mlip_transfer.energy_scale.atomref import (
-    fit_atomref_to_frames,
-    fit_residual_shift,
-    read_model_atomref,
-)
+from mlip_transfer.energy_scale.atomref import fit_atomref_to_frames, fit_residual_shift
+from mlip_transfer.energy_scale.chgnet_atomref import read_model_atomref
 from mlip_transfer.transfer import methods as M
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")

@@ -37,9 +37,8 @@ from mlip_transfer.energy_scale.atomref import (
     add_shift,
     fit_atomref_to_frames,
     fit_residual_shift,
-    read_model_atomref,
-    set_model_atomref,
 )
+from mlip_transfer.energy_scale.chgnet_atomref import read_model_atomref, set_model_atomref
 from mlip_transfer.transfer.graphs import GraphCache, shared_graph_cache
 from mlip_transfer.transfer.metrics import predict_energies
 
