@@ -5,7 +5,7 @@ from pathlib import Path
 
 from mlip_transfer.core.logs import rule_log
 from mlip_transfer.core.provenance import DataSource
-from mlip_transfer.transfer.evaluation import table1, table1_markdown
+from mlip_transfer.transfer.table1 import table1, table1_markdown
 
 smk = snakemake  # noqa: F821
 with rule_log(smk.log[0], "table1") as log:
