@@ -11,7 +11,7 @@ from pymatgen.core import Composition, Lattice, Structure
 
 from mlip_transfer.core.errors import DataError
 from mlip_transfer.data import dataset
-from mlip_transfer.transfer import evaluation, relaxation
+from mlip_transfer.transfer import evaluation, relaxation, table1
 
 # The Li–O system of tests/test_hull.py: formation energies (eV/atom) on mu_Li=-2, mu_O=-5.
 FORMATION = {
@@ -127,7 +127,7 @@ def _table1() -> pd.DataFrame:
         test_ids=TEST_IDS, competitor_energies=_competitors("li", "li-b", "o2", "li2o"),
         functional="r2scan",
     )
-    return evaluation.table1([
+    return table1.table1([
         {"model": "M2", "energy_mae_mev": 30.5, "n_failed": 2, "n_relaxed": 30},
         {"model": "M4", "energy_mae_mev": 20.123, "force_mae_mev": 40.0,
          "stress_mae_gpa": 0.2, "magmom_mae": 0.03},
@@ -145,12 +145,12 @@ def test_table1_merges_rows_by_model():
     assert row["energy_mae_mev"] == 20.123 and row["n_failed"] == 1 and row["n_relaxed"] == 3
     assert row["decomposition_energy_mae_mev"] == pytest.approx((50 + 100 / 3) / 2)
     assert np.isnan(table.set_index("model").loc["M2", "force_mae_mev"])
-    assert evaluation.paper_row("Method 1") == "method1"
-    assert evaluation.paper_row("chgnet-0.3.0") == "gga_pretrained"
+    assert table1.paper_row("Method 1") == "method1"
+    assert table1.paper_row("chgnet-0.3.0") == "gga_pretrained"
 
 
 def test_table1_markdown_shows_the_paper_beside_ours_and_blanks_the_unknown():
-    markdown = evaluation.table1_markdown(_table1())
+    markdown = table1.table1_markdown(_table1())
     lines = markdown.splitlines()
     header = [cell.strip() for cell in lines[0].strip("|").split("|")]
     rows = {
@@ -179,7 +179,7 @@ def test_table1_markdown_shows_the_paper_beside_ours_and_blanks_the_unknown():
 
 
 def test_paper_numbers_are_the_published_ones():
-    paper = evaluation.PAPER_TABLE1
+    paper = table1.PAPER_TABLE1
     assert [paper[f"method{i}"]["decomposition_energy_mae_mev"] for i in range(1, 5)] == [
         37.44, 41.22, 38.54, 23.66]
     assert paper["method2"]["formation_energy_mae_mev"] == 52.43

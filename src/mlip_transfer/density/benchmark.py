@@ -2,9 +2,10 @@
 
 The paper strains every lattice vector of 1,000 ordered ICSD structures by −10 %, relaxes them
 with each model (30 meV/Å) and compares the predicted density with the experimental one. The
-embedded default uses the 58 cubic solids of ``resources/reference/sol58_experimental_lattice_constants.csv``
-(zero-point-corrected experimental lattice constants; Hao et al., PRB 85, 014111 (2012)), built
-as primitive cells of their prototypes, so the experimental density is exact for the structure.
+embedded default uses the 58 cubic solids of
+``resources/reference/sol58_experimental_lattice_constants.csv`` (zero-point-corrected
+experimental lattice constants; Hao et al., PRB 85, 014111 (2012)), built as primitive cells of
+their prototypes, so the experimental density is exact for the structure.
 
 The real-data path fetches structures of ICSD-sourced materials from the Materials Project API
 (:func:`fetch_mp_structures`), as the paper does; their reference density is that of the
@@ -26,7 +27,7 @@ import pandas as pd
 from pymatgen.core import Composition, Element, Lattice, Structure
 
 from mlip_transfer.core.errors import ConfigError, DataError
-from mlip_transfer.data.loaders.mp_api import _get_page, _Session, resolve_api_key
+from mlip_transfer.data.loaders.mp_api import Session, get_page, resolve_api_key
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,8 @@ def density_table(relaxed: pd.DataFrame, experimental: pd.DataFrame, *, model: s
     """Predicted against experimental density for each solid relaxed by one model.
 
     Args:
-        relaxed: Output of :func:`mlip_transfer.transfer.relaxation.relax_structures`, keyed by system.
+        relaxed: Output of :func:`mlip_transfer.transfer.relaxation.relax_structures`, keyed by
+            system.
         experimental: Output of :func:`read_experimental` (or of :func:`mp_reference_table`).
         model: Model label written into every row.
 
@@ -218,7 +220,7 @@ def fetch_mp_structures(
     systems: Mapping[str, str | None] | Sequence[str],
     *,
     api_key: str | None = None,
-    session: _Session | None = None,
+    session: Session | None = None,
     url: str = SUMMARY_URL,
     timeout: float = 60.0,
     batch_size: int = 50,
@@ -252,7 +254,7 @@ def fetch_mp_structures(
             "_fields": ",".join(SUMMARY_FIELDS),
             "_limit": 1000,
         }
-        for doc in _get_page(session, url, params, headers, timeout)["data"]:
+        for doc in get_page(session, url, params, headers, timeout)["data"]:
             formula = Composition(doc.get("formula_pretty", "")).reduced_formula
             candidates.setdefault(formula, []).append(doc)
     chosen = []

@@ -1,9 +1,11 @@
-"""Stability evaluation (failed relaxations, decomposition and formation energies) and Table 1.
+"""Stability evaluation: failed relaxations, decomposition and formation energies of one model.
+
+Table 1, which collects these per model, is :mod:`mlip_transfer.transfer.table1`.
 
 The paper relaxes every material with every model and compares the model's hull with the
 r2SCAN DFT hull. Here only the test-split materials are relaxed by each model
-(:func:`mlip_transfer.transfer.relaxation.relax_structures`); the competing non-test materials enter the
-model's hull with the model's *static* energies on the reference relaxed structures
+(:func:`mlip_transfer.transfer.relaxation.relax_structures`); the competing non-test materials
+enter the model's hull with the model's *static* energies on the reference relaxed structures
 (:func:`static_energies`). Deviation from the paper, made because relaxing every material with
 every model is too slow on 2 CPU cores: a competitor's model energy lacks the (small, negative)
 relaxation energy of the model's own minimum, which biases its hull slightly upward.
@@ -26,7 +28,7 @@ from pymatgen.core import Composition, Structure
 from tqdm import tqdm
 
 from mlip_transfer.core.errors import DataError
-from mlip_transfer.energy_scale import energies
+from mlip_transfer.energy_scale import hull_errors
 from mlip_transfer.transfer.models import load_chgnet
 from mlip_transfer.transfer.relaxation import FAILURE_REASONS, failure_counts
 
@@ -127,7 +129,7 @@ def evaluate_stability(
     fail (unconverged ones kept, as flagged by the relaxation), and ``competitor_energies`` for
     the rest. The reference energies: ``energy_column`` of ``reference_materials``. Both hulls
     are built from the same materials (those with a finite energy on both sides); see
-    :func:`mlip_transfer.energy_scale.energies.decomposition_energy_errors`.
+    :func:`mlip_transfer.energy_scale.hull_errors.decomposition_energy_errors`.
 
     Competitor energies are meant to be the model's static energies on the reference relaxed
     structures (:func:`static_energies`), a deviation from the paper, which relaxed every
@@ -137,8 +139,8 @@ def evaluate_stability(
 
     Args:
         model_label: Name of the model (Table 1 row).
-        relaxed: :func:`mlip_transfer.transfer.relaxation.relax_structures` output for (at least) the
-            test materials.
+        relaxed: :func:`mlip_transfer.transfer.relaxation.relax_structures` output for (at
+            least) the test materials.
         reference_materials: Canonical materials table (``dataset.MATERIAL_COLUMNS``) of the
             target functional, or of several with ``functional`` naming the target.
         test_ids: Test-split material ids. Decomposition energies are scored on those with more
@@ -167,6 +169,34 @@ def evaluate_stability(
     reference_energies = dict(zip(reference["material_id"], reference[energy_column].astype(float)))
     formulas = dict(zip(reference["material_id"], reference["formula"].astype(str)))
     tests = list(dict.fromkeys(str(mid) for mid in test_ids))
+    rows = _test_relaxations(relaxed, tests, formulas)
+
+    model_energies = {str(k): float(v) for k, v in competitor_energies.items()}
+    ok = rows[~rows["failed"].astype(bool)]
+    model_energies.update({mid: float(e) for mid, e in ok["energy_per_atom"].items()})
+    targets = [mid for mid in ok.index if len(Composition(formulas[mid]).elements) > 1]
+    decomposition = hull_errors.decomposition_energy_errors(
+        model_energies, reference_energies, materials=formulas, targets=targets
+    )
+    formation_test = hull_errors.formation_energy_errors(
+        model_energies, reference_energies, materials=formulas, targets=targets
+    )
+    formation_all = hull_errors.formation_energy_errors(
+        model_energies, reference_energies, materials=formulas
+    )
+    summary = _stability_summary(model_label, rows, decomposition=decomposition,
+                                 formation_test=formation_test, formation_all=formation_all)
+    per_material = _per_material_table(
+        model_label, rows, formulas=formulas, reference_energies=reference_energies,
+        hull_tables=(decomposition.table, formation_test.table),
+    )
+    _log_summary(summary)
+    return summary, per_material
+
+
+def _test_relaxations(relaxed: pd.DataFrame, tests: list[str],
+                      formulas: Mapping[str, str]) -> pd.DataFrame:
+    """The relaxation rows of the test ids, indexed by id, in their order (each id checked)."""
     unknown = [mid for mid in tests if mid not in formulas]
     if unknown:
         raise DataError(f"{len(unknown)} test ids are not in the reference table",
@@ -175,25 +205,21 @@ def evaluate_stability(
     missing = [mid for mid in tests if mid not in rows.index]
     if missing:
         raise DataError(f"{len(missing)} test ids have no relaxation", record=missing[0])
-    rows = rows.loc[tests]
+    return rows.loc[tests]
 
-    model_energies = {str(k): float(v) for k, v in competitor_energies.items()}
-    ok = rows[~rows["failed"].astype(bool)]
-    model_energies.update({mid: float(e) for mid, e in ok["energy_per_atom"].items()})
-    targets = [mid for mid in ok.index if len(Composition(formulas[mid]).elements) > 1]
 
-    decomposition = energies.decomposition_energy_errors(
-        model_energies, reference_energies, materials=formulas, targets=targets
-    )
-    formation_test = energies.formation_energy_errors(
-        model_energies, reference_energies, materials=formulas, targets=targets
-    )
-    formation_all = energies.formation_energy_errors(
-        model_energies, reference_energies, materials=formulas
-    )
+def _stability_summary(
+    model_label: str,
+    rows: pd.DataFrame,
+    *,
+    decomposition: hull_errors.HullErrors,
+    formation_test: hull_errors.HullErrors,
+    formation_all: hull_errors.HullErrors,
+) -> dict[str, Any]:
+    """The summary dict of :func:`evaluate_stability` from the test rows and the hull errors."""
     counts = failure_counts(rows.reset_index())
     table = decomposition.table
-    summary: dict[str, Any] = {
+    return {
         "model": model_label,
         "n_relaxed": len(rows),
         "n_failed": int(rows["failed"].astype(bool).sum()),
@@ -212,6 +238,17 @@ def evaluate_stability(
         "deviation": COMPETITOR_DEVIATION,
     }
 
+
+def _per_material_table(
+    model_label: str,
+    rows: pd.DataFrame,
+    *,
+    formulas: Mapping[str, str],
+    reference_energies: Mapping[str, float],
+    hull_tables: Sequence[pd.DataFrame],
+) -> pd.DataFrame:
+    """One row per test id: relaxation outcome, both energies, then the hull tables' columns."""
+    tests = list(rows.index)
     per_material = pd.DataFrame({
         "material_id": tests,
         "formula": [formulas[mid] for mid in tests],
@@ -221,148 +258,19 @@ def evaluate_stability(
         "energy_per_atom_model": [float(rows.loc[mid, "energy_per_atom"]) for mid in tests],
         "energy_per_atom_reference": [reference_energies[mid] for mid in tests],
     })
-    per_material = per_material.merge(table.drop(columns="formula"), on="material_id", how="left")
-    per_material = per_material.merge(formation_test.table.drop(columns="formula"),
-                                      on="material_id", how="left")
+    for table in hull_tables:
+        per_material = per_material.merge(table.drop(columns="formula"), on="material_id",
+                                          how="left")
     per_material.insert(1, "model", model_label)
+    return per_material
+
+
+def _log_summary(summary: Mapping[str, Any]) -> None:
     logger.info(
         "%s: %d/%d relaxations failed; decomposition-energy MAE %.2f meV/atom (n=%d), "
         "formation-energy MAE %.2f meV/atom (test, n=%d), %.2f (all, n=%d)",
-        model_label, summary["n_failed"], summary["n_relaxed"],
+        summary["model"], summary["n_failed"], summary["n_relaxed"],
         summary["decomposition_energy_mae_mev"], summary["n_decomposition"],
         summary["formation_energy_mae_test_mev"], summary["n_formation_test"],
         summary["formation_energy_mae_mev"], summary["n_formation"],
     )
-    return summary, per_material
-
-
-# --------------------------------------------------------------------------- Table 1
-
-# Column of Table 1 -> (header, decimals of our values).
-TABLE1_METRICS: dict[str, tuple[str, int]] = {
-    "energy_mae_mev": ("Energy MAE (meV/atom)", 2),
-    "force_mae_mev": ("Force MAE (meV/Å)", 2),
-    "stress_mae_gpa": ("Stress MAE (GPa)", 3),
-    "magmom_mae": ("Magmom MAE (μB)", 3),
-    "decomposition_energy_mae_mev": ("Decomposition-energy MAE (meV/atom)", 2),
-    "formation_energy_mae_mev": ("Formation-energy MAE (meV/atom)", 2),
-}
-TABLE1_COLUMNS = ("model", "paper_row", *TABLE1_METRICS, "n_failed", "n_relaxed")
-
-# Huang et al. 2025 (Table 1, abstract, text), exactly as printed; rows and cells the paper does
-# not report are absent, never filled in. "failed_relaxations" is (failed, relaxed).
-PAPER_TABLE1: dict[str, dict[str, Any]] = {
-    "method1": {"label": "M1 scratch", "energy_mae_mev": 27, "force_mae_mev": 45,
-                "stress_mae_gpa": 0.239, "decomposition_energy_mae_mev": 37.44},
-    "method2": {"label": "M2 TL, trainable GGA AtomRef", "decomposition_energy_mae_mev": 41.22,
-                "formation_energy_mae_mev": 52.43, "failed_relaxations": (40, 34927)},
-    "method3": {"label": "M3 TL, frozen GGA AtomRef", "decomposition_energy_mae_mev": 38.54,
-                "failed_relaxations": (30, 34927)},
-    "method4": {"label": "M4 TL, r2SCAN AtomRef", "energy_mae_mev": 17, "force_mae_mev": 38,
-                "decomposition_energy_mae_mev": 23.66, "formation_energy_mae_mev": 29.38},
-    "r2scan_reference": {"label": 'CHGNet "r2scan" (paper\'s M4 weights)',
-                         "energy_mae_mev": 16.76, "force_mae_mev": 38.46,
-                         "stress_mae_gpa": 0.167, "magmom_mae": 0.023},
-    "gga_pretrained": {"label": "CHGNet v0.3.0 (GGA/GGA+U)"},
-}
-
-_ALIASES = {
-    "method1": ("m1", "method1", "scratch", "1"),
-    "method2": ("m2", "method2", "2"),
-    "method3": ("m3", "method3", "3"),
-    "method4": ("m4", "method4", "4"),
-    "r2scan_reference": ("r2scan", "r2scanreference", "chgnetr2scan", "r2scanref"),
-    "gga_pretrained": ("gga", "ggapretrained", "pretrained", "030", "v030", "chgnet030",
-                       "chgnetv030", "source"),
-}
-
-
-def paper_row(label: str) -> str | None:
-    """The :data:`PAPER_TABLE1` row of a model label (``"M4"``, ``"method_4"``, ``"r2scan"``).
-
-    Case, spaces, dots, hyphens and underscores are ignored; labels such as ``"method4_residual"``
-    (a variant, not the paper's method) match nothing and get ``None``.
-    """
-    key = "".join(ch for ch in str(label).lower() if ch.isalnum())
-    for row, aliases in _ALIASES.items():
-        if key in aliases:
-            return row
-    return None
-
-
-def table1(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """Table 1 from per-model dicts, merged by their ``model`` key.
-
-    Each dict has ``model`` (the row label) and any of the keys of :data:`TABLE1_METRICS`,
-    ``n_failed`` and ``n_relaxed`` (from :func:`evaluate_stability`, or from the test-MAE
-    module's ``energy_mae_mev``, ``force_mae_mev``, ``stress_mae_gpa``, ``magmom_mae``); other
-    keys are ignored. Dicts with the same ``model`` are merged (a later value wins). An optional
-    ``paper_row`` key names the :data:`PAPER_TABLE1` row; otherwise :func:`paper_row` guesses it
-    from the label.
-
-    Returns:
-        One row per model in first-seen order, columns :data:`TABLE1_COLUMNS`; missing values
-        are NaN (``paper_row`` None).
-    """
-    merged: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        if "model" not in row:
-            raise DataError("a Table 1 row has no 'model' key", field="model")
-        label = str(row["model"])
-        target = merged.setdefault(label, {"model": label})
-        target.update({k: v for k, v in row.items() if k in TABLE1_COLUMNS and v is not None})
-    records = []
-    for label, values in merged.items():
-        record = {column: values.get(column, math.nan) for column in TABLE1_COLUMNS}
-        record["paper_row"] = values.get("paper_row") or paper_row(label)
-        records.append(record)
-    table = pd.DataFrame(records, columns=list(TABLE1_COLUMNS))
-    for column in (*TABLE1_METRICS, "n_failed", "n_relaxed"):
-        table[column] = pd.to_numeric(table[column], errors="coerce").astype(float)
-    table["paper_row"] = table["paper_row"].astype(object).where(table["paper_row"].notna(), None)
-    return table
-
-
-def _fmt(value: Any, decimals: int) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return ""
-    return f"{float(value):.{decimals}f}"
-
-
-def _paper_fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, tuple):
-        return f"{value[0]:,}/{value[1]:,}"
-    return f"{value:g}"
-
-
-def table1_markdown(df: pd.DataFrame, paper: Mapping[str, Mapping[str, Any]] = PAPER_TABLE1) -> str:
-    """Table 1 as markdown, each metric beside the paper's value for the same row.
-
-    Paper cells the paper does not report, and our cells we did not compute, are blank.
-    """
-    headers = ["Model", "Paper row"]
-    for header, _ in TABLE1_METRICS.values():
-        headers += [header, "paper"]
-    headers += ["Failed relaxations", "paper"]
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    for row in df.itertuples(index=False):
-        key = row.paper_row if isinstance(row.paper_row, str) else None
-        reported = paper.get(key, {}) if key else {}
-        cells = [str(row.model), str(reported.get("label", key or "")) if key else ""]
-        for column, (_, decimals) in TABLE1_METRICS.items():
-            cells += [_fmt(getattr(row, column), decimals), _paper_fmt(reported.get(column))]
-        failed = (
-            f"{int(row.n_failed):,}/{int(row.n_relaxed):,}"
-            if np.isfinite(row.n_failed) and np.isfinite(row.n_relaxed) else ""
-        )
-        cells += [failed, _paper_fmt(reported.get("failed_relaxations"))]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines.append("")
-    lines.append(
-        "Paper: Huang et al. 2025 (Table 1 and text); a blank paper cell is a value the paper "
-        "does not report. Our MAEs are on this run's test split, so they are not expected to "
-        "match the paper's scale."
-    )
-    return "\n".join(lines) + "\n"

@@ -1,24 +1,181 @@
-"""Job of the transfer stage's ``train_method`` rule (the Snakemake script only calls it)."""
+"""One function per workflow job of the transfer stage (``train_method``, ``evaluate_model``,
+``table1``); the Snakemake scripts only call these.
+
+Each takes plain paths and settings, so a user's own script (or a test) runs the same steps.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 
-from mlip_transfer.data.dataset import iter_frames
+from mlip_transfer.core.device import resolve_device
+from mlip_transfer.core.provenance import DataSource
+from mlip_transfer.data.dataset import Frame, iter_frames, read_materials
 from mlip_transfer.data.split import read_split
-from mlip_transfer.transfer.frames import frames_by_split
+from mlip_transfer.transfer import table1 as paper_table
+from mlip_transfer.transfer.evaluation import evaluate_stability, static_energies
+from mlip_transfer.transfer.frames import PAPER_ROWS, frames_by_split
 from mlip_transfer.transfer.gradients import GradientRecorder
 from mlip_transfer.transfer.methods import build_model
+from mlip_transfer.transfer.metrics import evaluate_errors
+from mlip_transfer.transfer.models import load_chgnet
+from mlip_transfer.transfer.relaxation import relax_structures
 from mlip_transfer.transfer.settings import TrainSettings
 from mlip_transfer.transfer.trainer import TrainResult, train
 
 logger = logging.getLogger("mlip_transfer.transfer.jobs")
+
+PathLike = str | os.PathLike
+
+
+def _trajectories(frames: Mapping[str, Sequence[Frame]]) -> dict[str, list[Frame]]:
+    """Material id -> its frames of every split, in relaxation-step order."""
+    by_material: dict[str, list[Frame]] = {}
+    for group in frames.values():
+        for frame in group:
+            by_material.setdefault(frame.material_id, []).append(frame)
+    return {m: sorted(fs, key=lambda f: f.extra.get("step", 0)) for m, fs in by_material.items()}
+
+
+def evaluate_model(
+    *,
+    label: str,
+    model: PathLike,
+    frames: PathLike,
+    materials: PathLike,
+    split: PathLike,
+    out_metrics: PathLike,
+    out_relaxed: PathLike,
+    out_hull: PathLike,
+    evaluation: Mapping[str, Any],
+    functional: str,
+    device: str = "auto",
+    processes: int = 1,
+) -> dict[str, Any]:
+    """Evaluate one model on the test split: label errors, stability relaxations, hull errors.
+
+    Each test material is relaxed from its first (perturbed) frame; the competitors on the
+    model's hull are its static energies on the reference relaxed structures (the last frame of
+    every material; see :data:`mlip_transfer.transfer.evaluation.COMPETITOR_DEVIATION`).
+
+    Args:
+        label: Model label (Table 1 row).
+        model: A trained model file or a CHGNet model name.
+        frames, materials, split: The dataset's frames, materials table and split.
+        out_metrics, out_relaxed, out_hull: Where the metrics JSON, the relaxations and the
+            per-material hull errors go.
+        evaluation: The config's ``evaluation`` block (``batch_size``, ``relax_fmax``,
+            ``relax_max_steps``).
+        functional: The target functional of the frames and the reference hull.
+        device: Torch device (``"auto"``: the GPU when present). On a GPU the relaxations run
+            in this process; on the CPU in ``processes`` spawned single-thread workers.
+        processes: Relaxation workers on the CPU.
+
+    Returns:
+        The metrics written to ``out_metrics``.
+    """
+    torch_device = resolve_device(device)
+    chgnet = load_chgnet(model, device=str(torch_device))
+    logger.info("device %s", torch_device)
+    by_split = frames_by_split(iter_frames(frames), read_split(split), functional=functional)
+    errors = evaluate_errors(chgnet, by_split["test"], batch_size=evaluation["batch_size"])
+    logger.info("test errors: %s", errors)
+    trajectories = _trajectories(by_split)
+    test_ids = sorted({f.material_id for f in by_split["test"]})
+    relaxed = relax_structures(
+        {m: trajectories[m][0].to_structure() for m in test_ids},
+        model_path_or_name=model,
+        fmax=evaluation["relax_fmax"],
+        max_steps=evaluation["relax_max_steps"],
+        processes=1 if torch_device.type == "cuda" else processes,
+        device=str(torch_device),
+    )
+    relaxed.to_csv(out_relaxed, index=False)
+    finals = {m: fs[-1].to_structure() for m, fs in trajectories.items()}
+    competitors = static_energies(chgnet, finals, batch_size=evaluation["batch_size"])
+    summary, per_material = evaluate_stability(
+        model_label=label,
+        relaxed=relaxed,
+        reference_materials=read_materials(materials),
+        test_ids=test_ids,
+        competitor_energies=competitors,
+        functional=functional,
+    )
+    per_material.to_csv(out_hull, index=False)
+    metrics = {
+        "model": label,
+        "paper_row": PAPER_ROWS.get(label),
+        "energy_mae_mev": errors["energy_mae_mev_per_atom"],
+        "force_mae_mev": errors["force_mae_mev_per_a"],
+        "stress_mae_gpa": errors["stress_mae_gpa"],
+        "magmom_mae": errors["magmom_mae_mub"],
+        "n_test_frames": errors["n_frames"],
+        **summary,
+    }
+    Path(out_metrics).write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+    return metrics
+
+
+def _training_sentence(training: Mapping[str, Any]) -> str:
+    """How the models of Table 1 were trained, in one sentence of the markdown header."""
+    frames = (
+        f", at most {training['max_train_frames']} training frames"
+        if training["max_train_frames"]
+        else ", every training frame"
+    )
+    scale = (
+        "" if training["epochs"] >= 50 else " (scaled down from the paper's 50 epochs, batch 64)"
+    )
+    return (
+        f"Training: {training['epochs']} epochs, batch {training['batch_size']}, lr "
+        f"{training['learning_rate']} cosine to {training['final_learning_rate']}, loss "
+        f"{training['criterion']} {training['loss_ratios']}{frames}{scale}."
+    )
+
+
+def table1(
+    *,
+    metrics: Sequence[PathLike],
+    provenance: PathLike,
+    training: Mapping[str, Any],
+    out_csv: PathLike,
+    out_markdown: PathLike,
+) -> pd.DataFrame:
+    """Collect every model's metrics into Table 1: CSV, and markdown beside the paper's numbers.
+
+    Args:
+        metrics: The ``metrics.json`` of each model (:func:`evaluate_model`), in row order.
+        provenance: The dataset's ``provenance.json`` (its banner and caveat head the markdown).
+        training: The config's ``training`` block, summarised under the banner.
+        out_csv, out_markdown: Where the table goes.
+
+    Returns:
+        The table written to ``out_csv``.
+    """
+    rows = [json.loads(Path(path).read_text()) for path in metrics]
+    table = paper_table.table1(rows)
+    table.to_csv(out_csv, index=False)
+    source = DataSource.read(Path(provenance).parent)
+    header = [
+        "# Table 1: test-split errors and stability of each model",
+        "",
+        f"**{source.banner}.** {source.caveat}",
+        "",
+        _training_sentence(training),
+        "",
+    ]
+    markdown = "\n".join(header) + paper_table.table1_markdown(table) + "\n"
+    Path(out_markdown).write_text(markdown)
+    logger.info("\n%s", table.to_string())
+    return table
 
 
 def train_method(

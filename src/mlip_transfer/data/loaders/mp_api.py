@@ -107,11 +107,6 @@ def get_page(session: Session, url: str, params: dict, headers: dict, timeout: f
     return body
 
 
-# The names the density benchmark imported before they were public; remove once it uses these.
-_get_page = get_page
-_Session = Session
-
-
 def _fetch_all_pages(
     session: Session,
     url: str,

@@ -1,0 +1,125 @@
+"""One function per workflow job of the density stage; the Snakemake scripts only call these.
+
+Each takes plain paths and settings, so a user's own script (or a test) runs the same steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mlip_transfer.core.provenance import DataSource
+from mlip_transfer.density import benchmark
+from mlip_transfer.transfer.relaxation import relax_structures
+
+logger = logging.getLogger("mlip_transfer.density.jobs")
+
+PathLike = str | os.PathLike
+
+
+def fetch_mp_density_structures(*, experimental_csv: PathLike, out: PathLike) -> list[dict]:
+    """Fetch structures of the benchmark solids (ICSD-sourced materials) from the MP API, once.
+
+    Args:
+        experimental_csv: The experimental table; its ``system`` and ``structure`` (prototype)
+            columns say which formulas to fetch and which space group each must have.
+        out: The cache (gzip JSON when the name ends in .gz), missing solids listed in it.
+
+    Returns:
+        The documents found, one per solid.
+    """
+    table = pd.read_csv(experimental_csv, dtype=str)
+    wanted = dict(zip(table["system"].str.strip(), table["structure"].str.strip().str.lower()))
+    docs = benchmark.fetch_mp_structures(wanted)
+    benchmark.save_mp_structures(out, docs, requested=list(wanted))
+    logger.info("%d of %d solids found", len(docs), len(wanted))
+    return docs
+
+
+def _reference_solids(path: PathLike, density: Mapping[str, Any]) -> pd.DataFrame:
+    """The solids to relax: the cached MP structures or the experimental table's prototypes."""
+    if density["structures"] == "mp_api":
+        reference = benchmark.mp_reference_table(path)
+        if density["systems"]:
+            reference = reference[reference["system"].isin(density["systems"])]
+        return reference
+    return benchmark.read_experimental(path, systems=density["systems"])
+
+
+def density_model(
+    *,
+    label: str,
+    model: PathLike,
+    reference: PathLike,
+    out_table: PathLike,
+    out_relaxed: PathLike,
+    density: Mapping[str, Any],
+    processes: int = 1,
+) -> pd.DataFrame:
+    """Relax the strained benchmark solids with one model and compare densities with experiment.
+
+    Args:
+        label: Model label written into every row.
+        model: A trained model file or a CHGNet model name.
+        reference: The experimental CSV, or the MP cache when ``density["structures"]`` is
+            ``"mp_api"``.
+        out_table, out_relaxed: Where the density comparison and the relaxations go.
+        density: The config's ``density`` block (``structures``, ``systems``, ``strain``,
+            ``fmax``, ``max_steps``).
+        processes: Spawned relaxation workers (1: in this process).
+
+    Returns:
+        The table written to ``out_table`` (:func:`mlip_transfer.density.benchmark.density_table`).
+    """
+    solids = _reference_solids(reference, density)
+    starts = {
+        row.system: benchmark.strained(row.structure, density["strain"])
+        for row in solids.itertuples(index=False)
+    }
+    relaxed = relax_structures(
+        starts,
+        model_path_or_name=model,
+        fmax=density["fmax"],
+        max_steps=density["max_steps"],
+        processes=processes,
+    )
+    relaxed.to_csv(out_relaxed, index=False)
+    table = benchmark.density_table(relaxed, solids, model=label)
+    table.to_csv(out_table, index=False)
+    logger.info("\n%s", table.drop(columns=["model"]).to_string())
+    return table
+
+
+def density_summary(
+    *,
+    tables: Sequence[PathLike],
+    provenance: PathLike,
+    structures: str,
+    out_table: PathLike,
+    out_summary: PathLike,
+) -> pd.DataFrame:
+    """Collect every model's densities: one long table and the MAE / ratio summary per model.
+
+    Args:
+        tables: Each model's :func:`density_model` table.
+        provenance: The training dataset's ``provenance.json``, named in the summary.
+        structures: Where the reference structures came from (``density.structures``).
+        out_table, out_summary: Where the long table and the per-model summary go.
+
+    Returns:
+        The summary written to ``out_summary``.
+    """
+    frames = [pd.read_csv(path) for path in tables]
+    pd.concat(frames, ignore_index=True).to_csv(out_table, index=False)
+    summary = pd.DataFrame([benchmark.density_summary(table) for table in frames])
+    # The reference structures are experimental; the models were trained on this data.
+    summary["training_data"] = DataSource.read(Path(provenance).parent).name
+    summary["structures"] = structures
+    summary.to_csv(out_summary, index=False)
+    logger.info("\n%s", summary.to_string())
+    return summary

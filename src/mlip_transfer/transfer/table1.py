@@ -1,0 +1,146 @@
+"""Table 1 of the paper: every model's errors and stability, and the paper's own numbers.
+
+Each model's row comes from its ``metrics.json`` (test-split MAEs and
+:func:`mlip_transfer.transfer.evaluation.evaluate_stability`); :func:`table1_markdown` sets
+each value beside the paper's for the same row.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlip_transfer.core.errors import DataError
+
+# Column of Table 1 -> (header, decimals of our values).
+TABLE1_METRICS: dict[str, tuple[str, int]] = {
+    "energy_mae_mev": ("Energy MAE (meV/atom)", 2),
+    "force_mae_mev": ("Force MAE (meV/Å)", 2),
+    "stress_mae_gpa": ("Stress MAE (GPa)", 3),
+    "magmom_mae": ("Magmom MAE (μB)", 3),
+    "decomposition_energy_mae_mev": ("Decomposition-energy MAE (meV/atom)", 2),
+    "formation_energy_mae_mev": ("Formation-energy MAE (meV/atom)", 2),
+}
+TABLE1_COLUMNS = ("model", "paper_row", *TABLE1_METRICS, "n_failed", "n_relaxed")
+
+# Huang et al. 2025 (Table 1, abstract, text), exactly as printed; rows and cells the paper does
+# not report are absent, never filled in. "failed_relaxations" is (failed, relaxed).
+PAPER_TABLE1: dict[str, dict[str, Any]] = {
+    "method1": {"label": "M1 scratch", "energy_mae_mev": 27, "force_mae_mev": 45,
+                "stress_mae_gpa": 0.239, "decomposition_energy_mae_mev": 37.44},
+    "method2": {"label": "M2 TL, trainable GGA AtomRef", "decomposition_energy_mae_mev": 41.22,
+                "formation_energy_mae_mev": 52.43, "failed_relaxations": (40, 34927)},
+    "method3": {"label": "M3 TL, frozen GGA AtomRef", "decomposition_energy_mae_mev": 38.54,
+                "failed_relaxations": (30, 34927)},
+    "method4": {"label": "M4 TL, r2SCAN AtomRef", "energy_mae_mev": 17, "force_mae_mev": 38,
+                "decomposition_energy_mae_mev": 23.66, "formation_energy_mae_mev": 29.38},
+    "r2scan_reference": {"label": 'CHGNet "r2scan" (paper\'s M4 weights)',
+                         "energy_mae_mev": 16.76, "force_mae_mev": 38.46,
+                         "stress_mae_gpa": 0.167, "magmom_mae": 0.023},
+    "gga_pretrained": {"label": "CHGNet v0.3.0 (GGA/GGA+U)"},
+}
+
+_ALIASES = {
+    "method1": ("m1", "method1", "scratch", "1"),
+    "method2": ("m2", "method2", "2"),
+    "method3": ("m3", "method3", "3"),
+    "method4": ("m4", "method4", "4"),
+    "r2scan_reference": ("r2scan", "r2scanreference", "chgnetr2scan", "r2scanref"),
+    "gga_pretrained": ("gga", "ggapretrained", "pretrained", "030", "v030", "chgnet030",
+                       "chgnetv030", "source"),
+}
+
+
+def paper_row(label: str) -> str | None:
+    """The :data:`PAPER_TABLE1` row of a model label (``"M4"``, ``"method_4"``, ``"r2scan"``).
+
+    Case, spaces, dots, hyphens and underscores are ignored; labels such as ``"method4_residual"``
+    (a variant, not the paper's method) match nothing and get ``None``.
+    """
+    key = "".join(ch for ch in str(label).lower() if ch.isalnum())
+    for row, aliases in _ALIASES.items():
+        if key in aliases:
+            return row
+    return None
+
+
+def table1(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Table 1 from per-model dicts, merged by their ``model`` key.
+
+    Each dict has ``model`` (the row label) and any of the keys of :data:`TABLE1_METRICS`,
+    ``n_failed`` and ``n_relaxed`` (from :func:`evaluate_stability`, or from the test-MAE
+    module's ``energy_mae_mev``, ``force_mae_mev``, ``stress_mae_gpa``, ``magmom_mae``); other
+    keys are ignored. Dicts with the same ``model`` are merged (a later value wins). An optional
+    ``paper_row`` key names the :data:`PAPER_TABLE1` row; otherwise :func:`paper_row` guesses it
+    from the label.
+
+    Returns:
+        One row per model in first-seen order, columns :data:`TABLE1_COLUMNS`; missing values
+        are NaN (``paper_row`` None).
+    """
+    merged: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if "model" not in row:
+            raise DataError("a Table 1 row has no 'model' key", field="model")
+        label = str(row["model"])
+        target = merged.setdefault(label, {"model": label})
+        target.update({k: v for k, v in row.items() if k in TABLE1_COLUMNS and v is not None})
+    records = []
+    for label, values in merged.items():
+        record = {column: values.get(column, math.nan) for column in TABLE1_COLUMNS}
+        record["paper_row"] = values.get("paper_row") or paper_row(label)
+        records.append(record)
+    table = pd.DataFrame(records, columns=list(TABLE1_COLUMNS))
+    for column in (*TABLE1_METRICS, "n_failed", "n_relaxed"):
+        table[column] = pd.to_numeric(table[column], errors="coerce").astype(float)
+    table["paper_row"] = table["paper_row"].astype(object).where(table["paper_row"].notna(), None)
+    return table
+
+
+def _fmt(value: Any, decimals: int) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    return f"{float(value):.{decimals}f}"
+
+
+def _paper_fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, tuple):
+        return f"{value[0]:,}/{value[1]:,}"
+    return f"{value:g}"
+
+
+def table1_markdown(df: pd.DataFrame, paper: Mapping[str, Mapping[str, Any]] = PAPER_TABLE1) -> str:
+    """Table 1 as markdown, each metric beside the paper's value for the same row.
+
+    Paper cells the paper does not report, and our cells we did not compute, are blank.
+    """
+    headers = ["Model", "Paper row"]
+    for header, _ in TABLE1_METRICS.values():
+        headers += [header, "paper"]
+    headers += ["Failed relaxations", "paper"]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in df.itertuples(index=False):
+        key = row.paper_row if isinstance(row.paper_row, str) else None
+        reported = paper.get(key, {}) if key else {}
+        cells = [str(row.model), str(reported.get("label", key or "")) if key else ""]
+        for column, (_, decimals) in TABLE1_METRICS.items():
+            cells += [_fmt(getattr(row, column), decimals), _paper_fmt(reported.get(column))]
+        failed = (
+            f"{int(row.n_failed):,}/{int(row.n_relaxed):,}"
+            if np.isfinite(row.n_failed) and np.isfinite(row.n_relaxed) else ""
+        )
+        cells += [failed, _paper_fmt(reported.get("failed_relaxations"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(
+        "Paper: Huang et al. 2025 (Table 1 and text); a blank paper cell is a value the paper "
+        "does not report. Our MAEs are on this run's test split, so they are not expected to "
+        "match the paper's scale."
+    )
+    return "\n".join(lines) + "\n"
