@@ -30,14 +30,16 @@ def figure_files(stem):
 def notebook_targets(figures, notebook=None):
     """Each executed notebook followed by the files of its figures: one notebook per figure of
     `figures` (a stage's list of figure stems), or one `notebook` drawing them all."""
-    if notebook:
-        return [f"{NOTEBOOKS}/{notebook}.ipynb"] + [
-            path for figure in figures for path in figure_files(figure)
-        ]
+    drawn_by = (
+        {notebook: figures} if notebook else {figure: [figure] for figure in figures}
+    )
     return [
         path
-        for figure in figures
-        for path in [f"{NOTEBOOKS}/{figure}.ipynb", *figure_files(figure)]
+        for name, stems in drawn_by.items()
+        for path in [
+            f"{NOTEBOOKS}/{name}.ipynb",
+            *[file for stem in stems for file in figure_files(stem)],
+        ]
     ]
 
 
@@ -47,10 +49,16 @@ def papermill_command(*folders, extra=""):
     and dpi, as the notebook's parameters (and `extra`, already spelled as papermill options).
     """
     names = [*folders, "figure_dir", "formats", "dpi"]
-    options = " ".join(f"-p {name} {{params.{name}}}" for name in names)
-    return (
-        "papermill {input.notebook} {output.notebook} --cwd . --no-progress-bar"
-        f" --start-timeout 300 {options}{' ' + extra if extra else ''} > {{log}} 2>&1"
+    options = [f"-p {name} {{params.{name}}}" for name in names] + (
+        [extra] if extra else []
+    )
+    return " ".join(
+        [
+            "papermill {input.notebook} {output.notebook} --cwd . --no-progress-bar",
+            "--start-timeout 300",
+            *options,
+            "> {log} 2>&1",
+        ]
     )
 
 
