@@ -2,7 +2,7 @@
 #   make run    set up .venv (pinned) and run the whole workflow on the embedded default data
 #   make test   set up .venv (pinned) and run the test suite
 # Other targets: make report (run, then results/report.html), make smoke (tiny end-to-end run),
-# make cluster-test (the workflow through a real loopback Slurm; root on Debian), make lint,
+# make notebooks (open the executed notebooks of a run in JupyterLab), make cluster-test (the workflow through a real loopback Slurm; root on Debian), make lint,
 # make dry-run, make lock.
 
 PYTHON ?= python3.11
@@ -16,7 +16,7 @@ export OMP_NUM_THREADS ?= 2
 SNAKEMAKE := $(BIN)/snakemake --profile profiles/local
 CONFIGS := config/config.yaml config/smoke.yaml config/paper.yaml
 
-.PHONY: run test report smoke cluster-test lint dry-run lock clean-results
+.PHONY: run test report smoke notebooks cluster-test lint dry-run lock clean-results
 
 $(VENV)/.installed: requirements/lock.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,14 @@ report: $(VENV)/.installed
 
 smoke: $(VENV)/.installed
 	$(SNAKEMAKE) --configfile config/smoke.yaml
+
+# The executed copies of a run's notebooks (CONFIG names the run, default config/config.yaml):
+# `make notebooks`, or `make notebooks CONFIG=config/smoke.yaml` after `make smoke`.
+CONFIG ?= config/config.yaml
+notebooks: $(VENV)/.installed
+	@folder="$$($(BIN)/python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["output_dir"])' $(CONFIG))/notebooks"; \
+	test -d "$$folder" || { echo "no $$folder yet: run the workflow first (make run or make smoke)"; exit 1; }; \
+	$(BIN)/jupyter lab --ServerApp.root_dir="$$folder"
 
 cluster-test: $(VENV)/.installed
 	$(BIN)/python tools/slurm_cluster_test.py

@@ -36,6 +36,7 @@ from mlip_transfer.energy_scale.importance import (
     SCALE_UNCORRECTED,
     element_feature_importance,
 )
+from mlip_transfer.plots import atomrefs as ar
 from mlip_transfer.plots import energy_scale as es
 from mlip_transfer.plots.periodic_table import BELOW_CUTOFF_COLOR, MISSING_COLOR, ptable_heatmap
 from mlip_transfer.plots.style import save_figure
@@ -238,12 +239,12 @@ def test_each_plot_function_draws_a_figure(inputs, tmp_path):
     figures = {
         "occurrence": es.plot_element_occurrence(counts, cutoff=3, source=source, n_structures=90),
         "relaxed": es.plot_relaxed_energies(referenced, source=source),
-        "atomrefs": es.plot_atomrefs(_read(energy_dir, "atomrefs.csv"), source=source),
-        "referenced": es.plot_referenced_energies(
+        "atomrefs": ar.plot_atomrefs(_read(energy_dir, "atomrefs.csv"), source=source),
+        "referenced": ar.plot_referenced_energies(
             referenced, _read(energy_dir, "correlation.json"), source=source
         ),
         "importance": es.plot_element_importance(_read(energy_dir, "element_importance.csv"), source=source),
-        "matpes": es.plot_matpes_shift(
+        "matpes": ar.plot_matpes_shift(
             _read(energy_dir, "matpes_shift.csv"), _read(energy_dir, "matpes_shift.json"), source=source
         ),
     }

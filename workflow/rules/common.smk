@@ -27,20 +27,49 @@ def figure_files(stem):
     return [f"{FIGURES}/{stem}.{fmt}" for fmt in FORMATS]
 
 
+def notebook_targets(figures, notebook=None):
+    """Each executed notebook followed by the files of its figures: one notebook per figure of
+    `figures` (a stage's list of figure stems), or one `notebook` drawing them all."""
+    drawn_by = (
+        {notebook: figures} if notebook else {figure: [figure] for figure in figures}
+    )
+    return [
+        path
+        for name, stems in drawn_by.items()
+        for path in [
+            f"{NOTEBOOKS}/{name}.ipynb",
+            *[file for stem in stems for file in figure_files(stem)],
+        ]
+    ]
+
+
+def papermill_command(*folders, extra=""):
+    """The shell command of a figure rule: papermill runs {input.notebook} into
+    {output.notebook}, passing the rule's params named in `folders`, then figure_dir, formats
+    and dpi, as the notebook's parameters (and `extra`, already spelled as papermill options).
+    """
+    names = [*folders, "figure_dir", "formats", "dpi"]
+    options = [f"-p {name} {{params.{name}}}" for name in names] + (
+        [extra] if extra else []
+    )
+    return " ".join(
+        [
+            "papermill {input.notebook} {output.notebook} --cwd . --no-progress-bar",
+            "--start-timeout 300",
+            *options,
+            "> {log} 2>&1",
+        ]
+    )
+
+
 def all_targets():
     return [
         f"{DATA}/split.csv",
         f"{DATA}/dataset_statistics.json",
-        f"{NOTEBOOKS}/dataset_summary.ipynb",
-        *figure_files("dataset_summary"),
-        *figure_files("dataset_elements"),
+        *notebook_targets(DATASET_FIGURES, notebook="dataset_summary"),
         f"{OUT}/energy_scale/matpes_shift.json",
         f"{OUT}/energy_scale/diagnose.md",
-        *[
-            path
-            for figure in ENERGY_SCALE_FIGURES
-            for path in [f"{NOTEBOOKS}/{figure}.ipynb", *figure_files(figure)]
-        ],
+        *notebook_targets(ENERGY_SCALE_FIGURES),
         *transfer_targets(),
         *benchmark_targets(),
         *elements_targets(),
@@ -52,11 +81,7 @@ def benchmark_targets():
     return [
         f"{OUT}/scaling/scaling_fits.json",
         f"{OUT}/density/density_summary.csv",
-        *[
-            path
-            for figure in ["fig5_density", "fig6_scaling_law"]
-            for path in [f"{NOTEBOOKS}/{figure}.ipynb", *figure_files(figure)]
-        ],
+        *notebook_targets([DENSITY_FIGURE, SCALING_FIGURE]),
     ]
 
 
@@ -66,11 +91,7 @@ def elements_targets():
     return [
         f"{results}/data_efficiency.md",
         f"{results}/stability_structure.json",
-        *[
-            path
-            for figure in ELEMENT_FIGURES
-            for path in [f"{NOTEBOOKS}/{figure}.ipynb", *figure_files(figure)]
-        ],
+        *notebook_targets(ELEMENT_FIGURES),
     ]
 
 
@@ -78,11 +99,7 @@ def transfer_targets():
     """Table 1 and Fig. 3: training and evaluating the transfer methods (`snakemake transfer`)."""
     return [
         f"{OUT}/evaluation/table1.md",
-        *[
-            path
-            for figure in TRANSFER_FIGURES
-            for path in [f"{NOTEBOOKS}/{figure}.ipynb", *figure_files(figure)]
-        ],
+        *notebook_targets(TRANSFER_FIGURES),
     ]
 
 

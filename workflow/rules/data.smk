@@ -1,6 +1,9 @@
 # Data: fetch or build the raw inputs, parse them into the canonical format with the paper's
 # filters, and split by material id.
 
+# The dataset_summary notebook draws both (the last rule here).
+DATASET_FIGURES = ["dataset_summary", "dataset_elements"]
+
 
 # Download and fetch rules exist only for files that are absent: a user's local copy is then a
 # plain input that Snakemake never reruns, overwrites or deletes, whatever its timestamps.
@@ -119,3 +122,34 @@ rule split_dataset:
         split=config["split"],
     script:
         "../scripts/split_dataset.py"
+
+
+# Figures of the dataset: one papermill-executed notebook (notebooks/ holds it without
+# outputs; the executed copy goes to the output folder beside the figures it draws).
+rule dataset_summary:
+    input:
+        notebook="notebooks/dataset_summary.ipynb",
+        frames=f"{DATA}/frames.jsonl.gz",
+        materials=f"{DATA}/materials.csv",
+        split=f"{DATA}/split.csv",
+        provenance=f"{DATA}/provenance.json",
+    output:
+        notebook=f"{NOTEBOOKS}/dataset_summary.ipynb",
+        figures=[
+            path
+            for figure in DATASET_FIGURES
+            for path in report_figures(
+                figure, caption=f"../report/{figure}.rst", subcategory="Dataset"
+            )
+        ],
+    log:
+        f"{LOGS}/dataset_summary.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        data_dir=lambda wildcards, input: Path(input.frames).parent,
+        figure_dir=lambda wildcards, output: Path(output.figures[0]).parent,
+        formats=",".join(FORMATS),
+        dpi=config["figures"]["dpi"],
+    shell:
+        papermill_command("data_dir")

@@ -3,6 +3,7 @@
 
 DENSITY = config["density"]
 DENSITY_DIR = f"{OUT}/density"
+DENSITY_FIGURE = "fig5_density"
 
 
 # Like the data downloads: defined only while the cache is absent, so a user's copy is never
@@ -67,19 +68,19 @@ rule density_summary:
 
 rule density_figure:
     input:
-        notebook="notebooks/fig5_density.ipynb",
+        notebook=f"notebooks/{DENSITY_FIGURE}.ipynb",
         table=f"{DENSITY_DIR}/density_all.csv",
         summary=f"{DENSITY_DIR}/density_summary.csv",
         provenance=f"{DATA}/provenance.json",
     output:
-        notebook=f"{NOTEBOOKS}/fig5_density.ipynb",
+        notebook=f"{NOTEBOOKS}/{DENSITY_FIGURE}.ipynb",
         figures=report_figures(
-            "fig5_density",
+            DENSITY_FIGURE,
             caption="../report/density_figure.rst",
             subcategory="Benchmarks (Figs. 5, 6)",
         ),
     log:
-        f"{LOGS}/fig5_density.log",
+        f"{LOGS}/{DENSITY_FIGURE}.log",
     conda:
         "../../envs/analysis.yaml"
     params:
@@ -90,8 +91,4 @@ rule density_figure:
         dpi=config["figures"]["dpi"],
         structures=DENSITY["structures"],
     shell:
-        "papermill {input.notebook} {output.notebook} --cwd . --no-progress-bar --start-timeout 300"
-        " -p data_dir {params.data_dir} -p density_dir {params.density_dir}"
-        " -p structures {params.structures}"
-        " -p figure_dir {params.figure_dir} -p formats {params.formats} -p dpi {params.dpi}"
-        " > {log} 2>&1"
+        papermill_command("data_dir", "density_dir", "structures")

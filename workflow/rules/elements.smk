@@ -253,7 +253,4 @@ rule elements_figure:
         formats=",".join(FORMATS),
         dpi=config["figures"]["dpi"],
     shell:
-        "papermill {input.notebook} {output.notebook} --cwd . --no-progress-bar --start-timeout 300"
-        " -p data_dir {params.data_dir} -p results_dir {params.results_dir}"
-        " -p figure_dir {params.figure_dir} -p formats {params.formats} -p dpi {params.dpi}"
-        " > {log} 2>&1"
+        papermill_command("data_dir", "results_dir")

@@ -145,7 +145,4 @@ rule energy_scale_figure:
             else ""
         ),
     shell:
-        "papermill {input.notebook} {output.notebook} --cwd . --no-progress-bar --start-timeout 300"
-        " -p data_dir {params.data_dir} -p energy_dir {params.energy_dir}"
-        " -p figure_dir {params.figure_dir} -p formats {params.formats} -p dpi {params.dpi}"
-        " {params.extra} > {log} 2>&1"
+        papermill_command("data_dir", "energy_dir", extra="{params.extra}")

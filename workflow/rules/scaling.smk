@@ -3,6 +3,7 @@
 
 SCALING = config["scaling"]
 SCALING_DIR = f"{OUT}/scaling"
+SCALING_FIGURE = "fig6_scaling_law"
 ZERO_POINT_METHODS = [m for m in SCALING["methods"] if m.startswith("4")]
 
 
@@ -54,19 +55,19 @@ rule scaling_fit:
 
 rule scaling_figure:
     input:
-        notebook="notebooks/fig6_scaling_law.ipynb",
+        notebook=f"notebooks/{SCALING_FIGURE}.ipynb",
         table=f"{SCALING_DIR}/scaling_results.csv",
         fits=f"{SCALING_DIR}/scaling_fits.json",
         provenance=f"{DATA}/provenance.json",
     output:
-        notebook=f"{NOTEBOOKS}/fig6_scaling_law.ipynb",
+        notebook=f"{NOTEBOOKS}/{SCALING_FIGURE}.ipynb",
         figures=report_figures(
-            "fig6_scaling_law",
+            SCALING_FIGURE,
             caption="../report/scaling_figure.rst",
             subcategory="Benchmarks (Figs. 5, 6)",
         ),
     log:
-        f"{LOGS}/fig6_scaling_law.log",
+        f"{LOGS}/{SCALING_FIGURE}.log",
     conda:
         "../../envs/analysis.yaml"
     params:
@@ -76,7 +77,4 @@ rule scaling_figure:
         formats=",".join(FORMATS),
         dpi=config["figures"]["dpi"],
     shell:
-        "papermill {input.notebook} {output.notebook} --cwd . --no-progress-bar --start-timeout 300"
-        " -p data_dir {params.data_dir} -p scaling_dir {params.scaling_dir}"
-        " -p figure_dir {params.figure_dir} -p formats {params.formats} -p dpi {params.dpi}"
-        " > {log} 2>&1"
+        papermill_command("data_dir", "scaling_dir")

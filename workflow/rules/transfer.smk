@@ -123,7 +123,4 @@ rule transfer_figure:
         formats=",".join(FORMATS),
         dpi=config["figures"]["dpi"],
     shell:
-        "papermill {input.notebook} {output.notebook} --cwd . --no-progress-bar --start-timeout 300"
-        " -p data_dir {params.data_dir} -p training_dir {params.training_dir}"
-        " -p evaluation_dir {params.evaluation_dir} -p figure_dir {params.figure_dir}"
-        " -p formats {params.formats} -p dpi {params.dpi} > {log} 2>&1"
+        papermill_command("data_dir", "training_dir", "evaluation_dir")

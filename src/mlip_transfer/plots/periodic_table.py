@@ -102,24 +102,13 @@ def ptable_heatmap(
         _, ax = plt.subplots(figsize=(12, 6.5))
     clean = {el: float(v) for el, v in values.items() if v is not None and math.isfinite(float(v))}
     floor = -math.inf if cutoff is None else float(cutoff)
-    shown = [v for v in clean.values() if v > floor and (v > 0 or not log)]
-    if vmin is not None:
-        low = float(vmin)
-    elif cutoff is not None and (cutoff > 0 or not log):
-        low = float(cutoff)  # the colour bar starts at the cutoff, as in the paper's Fig. 1a
-    else:
-        low = min(shown) if shown else (1.0 if log else 0.0)
-    high = float(vmax) if vmax is not None else (max(shown) if shown else low + 1.0)
-    if high <= low:
-        high = low * 10 if log else low + 1.0
-    norm = LogNorm(vmin=low, vmax=high) if log else Normalize(vmin=low, vmax=high)
+    norm = _color_norm(clean, floor=floor, log=log, cutoff=cutoff, vmin=vmin, vmax=vmax)
     # A copy: the "under" colour (the colour bar's min extension) is the below-cutoff grey.
     colormap = plt.get_cmap(cmap).with_extremes(under=BELOW_CUTOFF_COLOR)
     formatter = fmt.format if isinstance(fmt, str) else fmt
 
     for z in range(1, max_z + 1):
         symbol = Element.from_Z(z).symbol
-        column, row = element_position(z)
         value = clean.get(symbol)
         if value is None:
             face, text = to_rgba(MISSING_COLOR), MISSING_TEXT
@@ -127,30 +116,13 @@ def ptable_heatmap(
             face = to_rgba(BELOW_CUTOFF_COLOR)
             text = _text_color(face)
         else:
-            face = colormap(norm(np.clip(value, low, high)))
+            face = colormap(norm(np.clip(value, norm.vmin, norm.vmax)))
             text = _text_color(face)
-        ax.add_patch(Rectangle((column, row), 1, 1, facecolor=face, edgecolor="white", linewidth=1.2))
-        has_label = value is not None and formatter is not None
-        ax.text(
-            column + 0.5,
-            row + (0.36 if has_label else 0.5),
-            symbol,
-            ha="center",
-            va="center",
-            fontsize=symbol_fontsize,
-            color=text,
-            fontweight="bold" if value is not None else "normal",
-        )
-        if has_label:
-            ax.text(
-                column + 0.5,
-                row + 0.74,
-                formatter(value),
-                ha="center",
-                va="center",
-                fontsize=value_fontsize,
-                color=text,
-            )
+        label_text = formatter(value) if value is not None and formatter is not None else None
+        _draw_element(
+            ax, z, symbol, face=face, text=text, label=label_text, bold=value is not None,
+            symbol_fontsize=symbol_fontsize, value_fontsize=value_fontsize,
+        )  # fmt: skip
     # Markers for where the f-block rows belong.
     for row, text in ((5, "57-71"), (6, "89-103")):
         ax.text(2.5, row + 0.5, text, ha="center", va="center", fontsize=value_fontsize, color=MISSING_TEXT)
@@ -163,20 +135,82 @@ def ptable_heatmap(
 
     ax.colorbar = None
     if colorbar:
-        mappable = plt.cm.ScalarMappable(norm=norm, cmap=colormap)
-        mappable.set_array([])
-        extend = "min" if cutoff is not None and any(v <= floor for v in clean.values()) else "neither"
-        # A horizontal bar inside the empty top middle of the table (periods 1-3, groups 3-12).
-        cax = ax.inset_axes([3.2, 1.05, 8.6, 0.32], transform=ax.transData)
-        bar = ax.figure.colorbar(mappable, cax=cax, orientation="horizontal", extend=extend)
-        if log:
-            # Ticks at 1, 2, 5 x 10^k labelled 500, 1k, 20k rather than 5 x 10^2.
-            bar.ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-            bar.ax.xaxis.set_minor_locator(NullLocator())
-            bar.ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: compact_number(v)))
-        bar.ax.tick_params(labelsize=8)
-        note = f"  (grey: ≤ {compact_number(cutoff)})" if extend == "min" else ""
-        bar.set_label(label + note, fontsize=9)
-        bar.ax.xaxis.set_label_position("top")
-        ax.colorbar = bar
+        below = cutoff is not None and any(v <= floor for v in clean.values())
+        note = f"  (grey: ≤ {compact_number(cutoff)})" if below else ""
+        ax.colorbar = _add_colorbar(
+            ax, norm, colormap, log=log, extend="min" if below else "neither", label=label + note
+        )
     return ax
+
+
+def _color_norm(
+    clean: Mapping[str, float],
+    *,
+    floor: float,
+    log: bool,
+    cutoff: float | None,
+    vmin: float | None,
+    vmax: float | None,
+) -> Normalize:
+    """The colour scale: from ``vmin`` (else the cutoff, else the smallest value shown) to
+    ``vmax`` (else the largest value), logarithmic if ``log``."""
+    shown = [v for v in clean.values() if v > floor and (v > 0 or not log)]
+    if vmin is not None:
+        low = float(vmin)
+    elif cutoff is not None and (cutoff > 0 or not log):
+        low = float(cutoff)  # the colour bar starts at the cutoff, as in the paper's Fig. 1a
+    else:
+        low = min(shown) if shown else (1.0 if log else 0.0)
+    high = float(vmax) if vmax is not None else (max(shown) if shown else low + 1.0)
+    if high <= low:
+        high = low * 10 if log else low + 1.0
+    return LogNorm(vmin=low, vmax=high) if log else Normalize(vmin=low, vmax=high)
+
+
+def _draw_element(
+    ax: Axes,
+    z: int,
+    symbol: str,
+    *,
+    face: tuple[float, ...],
+    text: str,
+    label: str | None,
+    bold: bool,
+    symbol_fontsize: float,
+    value_fontsize: float,
+) -> None:
+    """One element's box: its symbol, and its value ``label`` below when there is one."""
+    column, row = element_position(z)
+    ax.add_patch(Rectangle((column, row), 1, 1, facecolor=face, edgecolor="white", linewidth=1.2))
+    ax.text(
+        column + 0.5,
+        row + (0.36 if label is not None else 0.5),
+        symbol,
+        ha="center",
+        va="center",
+        fontsize=symbol_fontsize,
+        color=text,
+        fontweight="bold" if bold else "normal",
+    )
+    if label is not None:
+        ax.text(
+            column + 0.5, row + 0.74, label, ha="center", va="center",
+            fontsize=value_fontsize, color=text,
+        )  # fmt: skip
+
+
+def _add_colorbar(ax: Axes, norm: Normalize, colormap, *, log: bool, extend: str, label: str):
+    """A horizontal colour bar inside the empty top middle of the table (periods 1-3, groups
+    3-12); on a log scale ticks at 1, 2, 5 x 10^k labelled 500, 1k, 20k rather than 5 x 10^2."""
+    mappable = plt.cm.ScalarMappable(norm=norm, cmap=colormap)
+    mappable.set_array([])
+    cax = ax.inset_axes([3.2, 1.05, 8.6, 0.32], transform=ax.transData)
+    bar = ax.figure.colorbar(mappable, cax=cax, orientation="horizontal", extend=extend)
+    if log:
+        bar.ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        bar.ax.xaxis.set_minor_locator(NullLocator())
+        bar.ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: compact_number(v)))
+    bar.ax.tick_params(labelsize=8)
+    bar.set_label(label, fontsize=9)
+    bar.ax.xaxis.set_label_position("top")
+    return bar

@@ -3,6 +3,8 @@ epoch) and a graphical Table 1."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -30,6 +32,18 @@ METHOD_COLORS = {
     "pretrained_gga": "#999999",
     "r2scan_reference": "#CC79A7",
 }
+
+
+def load_histories(training_dir: str | Path) -> pd.DataFrame:
+    """Every method's ``history.csv`` under ``training_dir``, with a ``method`` column."""
+    paths = sorted(Path(training_dir).glob("*/history.csv"))
+    return pd.concat([pd.read_csv(path).assign(method=path.parent.name) for path in paths], ignore_index=True)
+
+
+def load_gradients(training_dir: str | Path) -> pd.DataFrame:
+    """Every method's first-epoch ``gradients.csv`` under ``training_dir``, stacked."""
+    paths = sorted(Path(training_dir).glob("*/gradients.csv"))
+    return pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
 
 
 def label(method: str) -> str:
