@@ -2,7 +2,8 @@
 #   make run    set up .venv (pinned) and run the whole workflow on the embedded default data
 #   make test   set up .venv (pinned) and run the test suite
 # Other targets: make report (run, then results/report.html), make smoke (tiny end-to-end run),
-# make notebooks (open the executed notebooks of a run in JupyterLab), make cluster-test (the workflow through a real loopback Slurm; root on Debian), make lint,
+# make notebooks (install JupyterLab on first use, then open the executed notebooks of a run),
+# make cluster-test (the workflow through a real loopback Slurm; root on Debian), make lint,
 # make dry-run, make lock.
 
 PYTHON ?= python3.11
@@ -41,7 +42,12 @@ smoke: $(VENV)/.installed
 # The executed copies of a run's notebooks (CONFIG names the run, default config/config.yaml):
 # `make notebooks`, or `make notebooks CONFIG=config/smoke.yaml` after `make smoke`.
 CONFIG ?= config/config.yaml
-notebooks: $(VENV)/.installed
+# JupyterLab is pinned apart (requirements/notebooks.txt) and installed on first use.
+$(VENV)/.jupyterlab: $(VENV)/.installed requirements/notebooks.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/notebooks.txt
+	touch $@
+
+notebooks: $(VENV)/.jupyterlab
 	@folder="$$($(BIN)/python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["output_dir"])' $(CONFIG))/notebooks"; \
 	test -d "$$folder" || { echo "no $$folder yet: run the workflow first (make run or make smoke)"; exit 1; }; \
 	$(BIN)/jupyter lab --ServerApp.root_dir="$$folder"
@@ -57,7 +63,8 @@ dry-run: $(VENV)/.installed
 	for config in $(CONFIGS); do $(BIN)/snakemake -n --quiet rules --configfile $$config || exit 1; done
 
 lock: $(VENV)/.installed
-	$(BIN)/pip freeze --exclude-editable | grep -v '^torch==' > requirements/lock.txt.new
+	$(BIN)/pip freeze --exclude-editable | grep -v '^torch==' \
+		| grep -v -i -x -F -f requirements/notebooks.txt > requirements/lock.txt.new
 	mv requirements/lock.txt.new requirements/lock.txt
 
 clean-results:

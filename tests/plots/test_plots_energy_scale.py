@@ -15,7 +15,6 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
-import nbformat
 import numpy as np
 import pandas as pd
 import pytest
@@ -42,14 +41,6 @@ from mlip_transfer.plots.periodic_table import BELOW_CUTOFF_COLOR, MISSING_COLOR
 from mlip_transfer.plots.style import save_figure
 
 REPO = Path(__file__).resolve().parents[2]
-NOTEBOOKS = {
-    "fig1a_element_occurrence": {"element_cutoff": 3},
-    "fig1b_relaxed_energies": {},
-    "fig1cd_element_importance": {},
-    "fig2a_atomrefs": {},
-    "fig2b_referenced_energies": {},
-    "matpes_shift_check": {},
-}
 # fmt: off
 POOL = (
     "H", "Li", "B", "C", "N", "O", "F", "Na", "Mg", "Al", "Si", "P", "S", "Cl", "K", "Ca", "Ti", "V", "Cr",
@@ -278,33 +269,3 @@ def test_periodic_table_greys_missing_and_below_cutoff_elements():
     assert faces["Fe"] not in (to_rgba(BELOW_CUTOFF_COLOR), to_rgba(MISSING_COLOR))
     assert len(ax.patches) == 118
     plt.close(fig)
-
-
-@pytest.mark.parametrize("name", sorted(NOTEBOOKS))
-def test_notebook_executes_and_saves_its_figure(name, inputs, tmp_path):
-    papermill = pytest.importorskip("papermill")
-    data_dir, energy_dir = inputs
-    figure_dir = tmp_path / "figures"
-    output = tmp_path / f"{name}.ipynb"
-    papermill.execute_notebook(
-        str(REPO / "notebooks" / f"{name}.ipynb"),
-        str(output),
-        parameters={
-            "data_dir": str(data_dir),
-            "energy_dir": str(energy_dir),
-            "figure_dir": str(figure_dir),
-            "formats": "png,pdf",
-            "dpi": 60,
-            **NOTEBOOKS[name],
-        },
-        kernel_name="python3",
-        progress_bar=False,
-        cwd=str(tmp_path),
-    )
-    for fmt in ("png", "pdf"):
-        assert (figure_dir / f"{name}.{fmt}").stat().st_size > 5_000
-    assert sorted(p.stem for p in figure_dir.iterdir()) == [name, name]  # exactly one figure stem
-    executed = nbformat.read(output, as_version=4)
-    outputs = [out for cell in executed.cells for out in cell.get("outputs", [])]
-    assert not any(out.get("output_type") == "error" for out in outputs)
-    assert any("image/png" in out.get("data", {}) for out in outputs)

@@ -1,4 +1,5 @@
-"""CHGNet fixtures of the trainer tests: 12 small r2SCAN frames, the source model, a graph cache
+"""CHGNet fixtures of the trainer tests, built once per session (as when they were one module):
+12 small r2SCAN frames, the source model, a graph cache
 and the five methods' starting models."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from mlip_transfer.transfer.methods import METHODS, build_model
 DATASET = "resources/default_dataset/frames.jsonl.gz"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def frames(request):
     """12 small r2SCAN frames of the shipped default dataset, one per material.
 
@@ -36,29 +37,29 @@ def frames(request):
     return e[:4] + c[:4] + [e[4], c[4], e[5], c[5]]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def train_frames(frames):
     return frames[:8]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def val_frames(frames):
     return frames[8:10]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def source():
     from chgnet.model import CHGNet
 
     return CHGNet.load(verbose=False, use_device="cpu")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cache(source):
     return GraphCache(source.graph_converter)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def built(source, train_frames, cache):
     return {
         method: build_model(
