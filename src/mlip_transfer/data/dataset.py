@@ -36,6 +36,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -263,10 +264,13 @@ def iter_frames(path: str | Path) -> Iterator[Frame]:
                         record=f"line {line_number}",
                     ) from exc
                 yield Frame.from_dict(record, file=f"{path}:{line_number}")
-    except (EOFError, gzip.BadGzipFile, OSError) as exc:
+    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+        # zlib.error (corrupted deflate data) is not an OSError; a missing file is no data error.
         if isinstance(exc, FileNotFoundError):
             raise
-        raise DataError(f"cannot read gzip stream ({exc}); truncated file?", file=str(path)) from exc
+        raise DataError(
+            f"cannot read gzip stream ({exc!r}); truncated or corrupted file?", file=str(path)
+        ) from exc
 
 
 def read_frames(path: str | Path) -> list[Frame]:

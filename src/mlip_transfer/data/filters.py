@@ -70,6 +70,9 @@ class FilterConfig:
         on_invalid_record: What loaders do with a malformed record (NaN, unknown element, wrong
             shape): ``"error"`` raises a located DataError, ``"drop"`` skips it and records it
             in the report under reason ``invalid``.
+        min_interatomic_distance: Load-time check of user inputs, Å: a record with two atoms
+            closer than this (periodic distance) is malformed (see
+            :mod:`mlip_transfer.data.checks`); None disables it.
     """
 
     final_frame_tolerance: float | None = 0.020
@@ -82,6 +85,7 @@ class FilterConfig:
     stol: float = 0.3
     angle_tol: float = 5.0
     on_invalid_record: str = "error"
+    min_interatomic_distance: float | None = 0.5
 
     def __post_init__(self) -> None:
         if self.on_invalid_record not in ("error", "drop"):
@@ -97,6 +101,7 @@ class FilterConfig:
             "ltol",
             "stol",
             "angle_tol",
+            "min_interatomic_distance",
         ):
             value = getattr(self, name)
             if value is None and name in ("dedup_energy_tolerance", "ltol", "stol", "angle_tol"):

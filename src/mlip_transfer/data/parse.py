@@ -15,7 +15,9 @@ Sources and their ``settings``:
     thermo docs or None}``; r2SCAN frames get functional ``r2scan``, MPtrj frames ``gga``.
 ``extxyz``
     ``{"paths": [...], "functional": "r2scan", "materials_csv": canonical table or None}`` plus
-    the label names of :class:`~mlip_transfer.data.loaders.extxyz.ExtxyzConfig`.
+    the label names, ``stress_unit`` and ``material_ids_from`` rule of
+    :class:`~mlip_transfer.data.loaders.extxyz.ExtxyzConfig` (material ids:
+    :mod:`mlip_transfer.data.loaders.extxyz_materials`).
 
 Every source also takes, for quick partial runs, ``material_ids`` (a list: parse only those)
 and ``max_materials`` (an int or None: keep at most this many materials that are not elemental
@@ -23,8 +25,11 @@ references, plus the elemental references of their elements). ``max_materials`` 
 in the order of a hash of their id (a fixed pseudo-random order, the same on every run), except
 for ``mp``, which is streamed: it takes the first ones in file order and keeps every elemental
 reference. ``filters.on_invalid_record`` decides whether
-malformed records of ``mp`` and ``extxyz`` inputs raise or are dropped; a canonical ``default``
-folder was validated when written, and any invalid record there raises.
+malformed records of ``mp`` and ``extxyz`` inputs raise or are dropped; besides a malformed
+layout, a record is malformed when its element is beyond the source model or two of its atoms
+are closer than ``filters.min_interatomic_distance`` (:mod:`mlip_transfer.data.checks`). A
+canonical ``default`` folder was validated when written, and any invalid record there raises.
+An input file without any frame, and a parse that keeps no frame, are errors.
 
 ``materials.csv`` keeps only rows of materials that have kept frames (in any functional) and
 rows flagged ``is_elemental_reference``, which formation energies and hulls need even when the
@@ -44,6 +49,7 @@ from typing import Any
 import pandas as pd
 
 from mlip_transfer.core.errors import DataError
+from mlip_transfer.data.checks import LoadChecks
 from mlip_transfer.data.dataset import (
     FRAMES_FILE,
     MATERIALS_FILE,
@@ -128,6 +134,21 @@ def _write_frames_whole(out_dir: Path, frames: Iterable[Frame]) -> int:
     return n_frames
 
 
+def _refuse_empty(out_dir: Path, report: ParseReport) -> None:
+    """No frame was kept: leave the report for the user to read, and raise."""
+    (out_dir / FRAMES_FILE).unlink(missing_ok=True)
+    report.write_json(out_dir / REPORT_FILE)
+    report.write_dropped_csv(out_dir / DROPPED_FILE)
+    files = sorted(report.records_read) or ["(no input file)"]
+    dropped = ", ".join(f"{n} {reason}" for reason, n in report.dropped_counts.items() if n)
+    raise DataError(
+        f"no frame was kept from {len(files)} input file(s) "
+        f"({sum(report.records_read.values())} records read; dropped: {dropped or 'none'}); "
+        f"see {out_dir / DROPPED_FILE} for every dropped record",
+        file=", ".join(files),
+    )
+
+
 def parse_dataset(
     *, source: str, settings: Mapping[str, Any], filters: FilterConfig, out_dir: str | Path
 ) -> ParseReport:
@@ -144,17 +165,21 @@ def parse_dataset(
 
     Raises:
         ConfigError: on unknown, missing or invalid settings.
-        DataError: on invalid input data (naming file, record and field).
+        DataError: on invalid input data (naming file, record and field), or when no frame is
+            kept (the report and dropped.csv are still written, the frames file is not).
     """
     check_settings(source, settings)
     out_dir = Path(out_dir)
     report = ParseReport()
     on_invalid = "drop" if filters.on_invalid_record == "drop" else "raise"
-    plan = plan_source(source, settings, on_invalid=on_invalid, report=report)
+    checks = LoadChecks(min_distance=filters.min_interatomic_distance)
+    plan = plan_source(source, settings, on_invalid=on_invalid, report=report, checks=checks)
     relaxed = _relaxed_energies(plan.materials)
     kept_materials: set[str] = set()
     frames = _unique_ids(_filtered(plan, filters, report, relaxed), kept_materials)
     n_frames = _write_frames_whole(out_dir, frames)
+    if n_frames == 0:
+        _refuse_empty(out_dir, report)
 
     table = plan.materials
     keep = table["material_id"].isin(kept_materials) | table["is_elemental_reference"].astype(bool)

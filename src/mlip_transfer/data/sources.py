@@ -6,9 +6,11 @@ described in :mod:`mlip_transfer.data.parse`.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import logging
 import sys
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from mlip_transfer.core.errors import ConfigError
+from mlip_transfer.core.errors import ConfigError, DataError
 from mlip_transfer.core.provenance import (
     EXTXYZ,
     MP_R2SCAN,
@@ -26,6 +28,7 @@ from mlip_transfer.core.provenance import (
     SURROGATE_DEFAULT,
     DataSource,
 )
+from mlip_transfer.data.checks import LoadChecks
 from mlip_transfer.data.dataset import (
     FRAMES_FILE,
     MATERIAL_COLUMNS,
@@ -34,7 +37,8 @@ from mlip_transfer.data.dataset import (
     iter_frames,
     read_materials,
 )
-from mlip_transfer.data.loaders.extxyz import ExtxyzConfig, iter_extxyz_frames
+from mlip_transfer.data.loaders.extxyz import ExtxyzConfig, iter_extxyz_with_ids
+from mlip_transfer.data.loaders.extxyz_materials import assign_material_ids
 from mlip_transfer.data.loaders.mp_api import load_thermo_docs, thermo_docs_to_materials
 from mlip_transfer.data.loaders.mp_trajectories import iter_mp_trajectories
 from mlip_transfer.data.report import ParseReport
@@ -50,6 +54,7 @@ _EXTXYZ_KEYS = {
     "stress_unit",
     "magmoms_key",
     "material_id_key",
+    "material_ids_from",
     "frame_id_key",
     "energy_uncorrected_key",
 }
@@ -201,15 +206,38 @@ def _plan_default(settings: Mapping[str, Any], report: ParseReport) -> Plan:
     )
 
 
-def _plan_mp(settings: Mapping[str, Any], on_invalid: str, report: ParseReport) -> Plan:
+def _thermo_materials(path: Path, report: ParseReport) -> pd.DataFrame:
+    """The materials table of cached thermo docs; docs it leaves out are listed as dropped."""
+    try:
+        docs = load_thermo_docs(path)
+    except (EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError) as exc:
+        # Not caught by the loader itself: a half-written or corrupted .gz cache.
+        raise DataError(
+            f"corrupted or truncated thermo docs ({exc!r}); delete the file to fetch it again",
+            file=str(path),
+        ) from exc
+    materials = thermo_docs_to_materials(docs)
+    report.notes.update(materials.attrs.get("notes", {}))
+    for doc in materials.attrs.get("left_out_docs", []):
+        report.drop(
+            reason="missing_label",
+            file=str(path),
+            frame_id=doc["record"],
+            material_id=doc["material_id"],
+            field=doc["field"],
+            detail=doc["detail"],
+        )
+    return materials
+
+
+def _plan_mp(
+    settings: Mapping[str, Any], on_invalid: str, report: ParseReport, checks: LoadChecks
+) -> Plan:
     inputs = [(_existing(settings["r2scan_json"], "r2scan_json"), "r2scan", "mp-r2scan")]
     if settings.get("mptrj_json"):
         inputs.append((_existing(settings["mptrj_json"], "mptrj_json"), "gga", "mptrj"))
     if settings.get("thermo_json"):
-        materials = thermo_docs_to_materials(
-            load_thermo_docs(_existing(settings["thermo_json"], "thermo_json"))
-        )
-        report.notes.update(materials.attrs.get("notes", {}))
+        materials = _thermo_materials(_existing(settings["thermo_json"], "thermo_json"), report)
     else:
         log.warning(
             "no thermo_json: relaxed energies come only from e_per_atom_relaxed in the "
@@ -233,6 +261,7 @@ def _plan_mp(settings: Mapping[str, Any], on_invalid: str, report: ParseReport) 
                 functional=functional,
                 source=name,
                 material_ids=wanted,
+                checks=checks,
                 on_invalid=on_invalid,
                 report=report,
             )
@@ -250,7 +279,9 @@ def _plan_mp(settings: Mapping[str, Any], on_invalid: str, report: ParseReport) 
     return Plan(groups=groups(), materials=materials, provenance=MP_R2SCAN)
 
 
-def _plan_extxyz(settings: Mapping[str, Any], on_invalid: str, report: ParseReport) -> Plan:
+def _plan_extxyz(
+    settings: Mapping[str, Any], on_invalid: str, report: ParseReport, checks: LoadChecks
+) -> Plan:
     paths = settings["paths"]
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     config = ExtxyzConfig.from_dict(dict(settings))
@@ -265,27 +296,42 @@ def _plan_extxyz(settings: Mapping[str, Any], on_invalid: str, report: ParseRepo
         materials = _empty_materials()
 
     def pairs() -> Iterator[tuple[str, Frame]]:
+        loaded = []  # all files first: material ids are decided over every frame
         for index, path in enumerate(paths):
             path = _existing(path, f"paths[{index}]")
-            for frame in iter_extxyz_frames(
+            for frame, has_id in iter_extxyz_with_ids(
                 path,
                 functional=functional,
                 config=config,
+                checks=checks,
                 on_invalid=on_invalid,
                 report=report,
             ):
-                yield str(path), frame
+                loaded.append((str(path), frame, has_id))
+        yield from assign_material_ids(
+            loaded, mode=config.material_ids_from, key=config.material_id_key
+        )
 
     subset = _Subset.from_settings(settings, materials)
     return Plan(groups=_groups_in_memory(pairs(), subset, report), materials=materials, provenance=EXTXYZ)
 
 
 def plan_source(
-    source: str, settings: Mapping[str, Any], *, on_invalid: str, report: ParseReport
+    source: str,
+    settings: Mapping[str, Any],
+    *,
+    on_invalid: str,
+    report: ParseReport,
+    checks: LoadChecks | None = None,
 ) -> Plan:
-    """The plan of one (checked) source; ``on_invalid`` is ``"raise"`` or ``"drop"``."""
+    """The plan of one (checked) source; ``on_invalid`` is ``"raise"`` or ``"drop"``.
+
+    ``checks`` are the load-time checks of the user inputs (``mp``, ``extxyz``); a canonical
+    ``default`` folder was checked when it was written.
+    """
+    checks = checks or LoadChecks()
     if source == "default":
         return _plan_default(settings, report)
     if source == "mp":
-        return _plan_mp(settings, on_invalid, report)
-    return _plan_extxyz(settings, on_invalid, report)
+        return _plan_mp(settings, on_invalid, report, checks)
+    return _plan_extxyz(settings, on_invalid, report, checks)

@@ -1,4 +1,4 @@
-"""Load a user-supplied target dataset from extended XYZ files.
+"""Load a user-supplied target dataset from extended XYZ files (``.xyz``, ``.extxyz``, ``.gz``).
 
 Each frame is parsed by ASE's extxyz reader. Labels are looked up by configurable names, first in
 ``atoms.info`` / ``atoms.arrays`` and then in ``atoms.calc.results``: ASE moves the standard
@@ -8,35 +8,40 @@ reading, while other names (``REF_energy``, ...) stay in ``info``/``arrays``.
 Units and conventions:
 
 * energy in eV (total), forces in eV/Å, magnetic moments in μB;
-* stress in ASE's convention (positive = tensile, as in the canonical format) and, by default,
-  ASE's unit eV/Å³, converted to GPa (x 160.2177); ``stress_unit="GPa"`` takes it as is. Voigt
-  6-vectors (xx, yy, zz, yz, xz, xy) and 3x3 / 9-vectors are both accepted.
+* stress in ASE's convention (positive = tensile, as in the canonical format) and in the unit
+  ``stress_unit``: ``eV/A^3`` (ASE's unit, the default), ``GPa`` or ``kBar``, converted to GPa.
+  Voigt 6-vectors (xx, yy, zz, yz, xz, xy) and 3x3 / 9-vectors are both accepted. A file whose
+  stresses look implausible in the declared unit gets a warning naming it
+  (:mod:`.stress_units`).
 
-Ids: ``material_id`` comes from ``info[material_id_key]``; when a frame has none, each such frame
-is its own material with id ``{file stem}-{index}`` (index = position in the file, from 0). The
-frame id is ``info[frame_id_key]`` or ``{file stem}-{index}``. Splits group frames by material id,
-so supply material ids whenever several frames belong to one material.
+Ids: ``material_id`` comes from ``info[material_id_key]``; a frame without one is given the
+provisional id ``{file stem}-{index}`` (index = position in the file, from 0), which
+:mod:`.extxyz_materials` either accepts, replaces by structure matching, or refuses (the
+``material_ids_from`` setting). The frame id is ``info[frame_id_key]`` or ``{file stem}-{index}``.
 
 Frames are split on their atom-count lines before ASE parses them, so that with
 ``on_invalid="drop"`` one bad frame (an unknown element, a NaN energy) is skipped without losing
 the rest of the file. A file whose frame layout itself is broken (a bad count line, a truncated
-last frame) always raises.
+last frame, a corrupted gzip stream) or that holds no frame at all always raises.
 """
 
 from __future__ import annotations
 
+import gzip
 import io
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ase import Atoms, units
+from ase import Atoms
 from ase.io import read as ase_read
 from ase.stress import voigt_6_to_full_3x3_stress
 
 from mlip_transfer.core.errors import ConfigError, DataError
+from mlip_transfer.data.checks import LoadChecks, check_distances, check_supported_element
 from mlip_transfer.data.dataset import Frame, check_element, validate_frame
 from mlip_transfer.data.loaders._common import (
     array,
@@ -45,28 +50,42 @@ from mlip_transfer.data.loaders._common import (
     number,
     relocate,
 )
+from mlip_transfer.data.loaders.stress_units import STRESS_UNITS, warn_stress_unit
 from mlip_transfer.data.report import ParseReport
 
-STRESS_UNITS = {"eV/A3": 1.0 / units.GPa, "GPa": 1.0}
+MATERIAL_ID_MODES = ("info", "match")
 
 
 @dataclass(frozen=True, kw_only=True)
 class ExtxyzConfig:
-    """Names of the labels in the extxyz files and the stress unit."""
+    """Names of the labels in the extxyz files, the stress unit and the material-id rule.
+
+    Attributes:
+        material_ids_from: ``info``: material ids come from ``info[material_id_key]``; ``match``:
+            frames without one are grouped into materials by structure matching (see
+            :mod:`.extxyz_materials`).
+    """
 
     energy_key: str = "energy"
     forces_key: str = "forces"
     stress_key: str = "stress"
-    stress_unit: str = "eV/A3"
+    stress_unit: str = "eV/A^3"
     magmoms_key: str = "magmoms"
     material_id_key: str = "material_id"
+    material_ids_from: str = "info"
     frame_id_key: str = "frame_id"
     energy_uncorrected_key: str = "energy_uncorrected"
 
     def __post_init__(self) -> None:
         if self.stress_unit not in STRESS_UNITS:
             raise ConfigError(
-                f"stress_unit must be one of {sorted(STRESS_UNITS)}, got {self.stress_unit!r}"
+                f"data.extxyz.stress_unit must be one of {list(STRESS_UNITS)}, "
+                f"got {self.stress_unit!r}"
+            )
+        if self.material_ids_from not in MATERIAL_ID_MODES:
+            raise ConfigError(
+                f"data.extxyz.material_ids_from must be one of {list(MATERIAL_ID_MODES)}, "
+                f"got {self.material_ids_from!r}"
             )
 
     @classmethod
@@ -76,10 +95,25 @@ class ExtxyzConfig:
         return cls(**{key: value for key, value in values.items() if key in names})
 
 
+def _read_lines(path: Path) -> list[str]:
+    """The file's lines; a ``.gz`` file is decompressed, and a broken one raises located."""
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt", encoding="utf-8") as handle:
+                return handle.readlines()
+        with open(path, encoding="utf-8") as handle:
+            return handle.readlines()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise DataError(f"corrupted or truncated gzip stream ({exc!r})", file=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"not a text file ({exc}); a compressed file needs the .gz suffix", file=str(path)
+        ) from exc
+
+
 def _split_frames(path: Path) -> Iterator[tuple[int, int, str]]:
     """Yield ``(index, first line number, text)`` for each frame of an extxyz file."""
-    with open(path, encoding="utf-8") as handle:
-        lines = handle.readlines()
+    lines = _read_lines(path)
     position, index = 0, 0
     while position < len(lines):
         if not lines[position].strip():
@@ -103,6 +137,8 @@ def _split_frames(path: Path) -> Iterator[tuple[int, int, str]]:
             )
         yield index, position + 1, "".join(lines[position:end])
         position, index = end, index + 1
+    if index == 0:
+        raise DataError("the file holds no frame (empty file?): nothing to parse", file=str(path))
 
 
 def _lookup(atoms: Atoms, key: str, *, per_atom: bool) -> Any:
@@ -159,6 +195,26 @@ def _labels(atoms: Atoms, *, config: ExtxyzConfig, file: str, record: str) -> di
     }
 
 
+def _geometry(atoms: Atoms, *, file: str, record: str) -> tuple[np.ndarray, np.ndarray]:
+    """Lattice and fractional coordinates; a non-periodic or non-finite geometry raises."""
+    if not atoms.pbc.all():
+        raise DataError(
+            "frame is not periodic in all three directions (pbc)",
+            file=file,
+            record=record,
+            field="pbc",
+        )
+    lattice = np.array(atoms.cell.array, dtype=float)
+    if not np.all(np.isfinite(lattice)):
+        raise DataError("contains NaN or infinite values", file=file, record=record,
+                        field="Lattice")
+    if not np.all(np.isfinite(atoms.positions)):
+        raise DataError("contains NaN or infinite values", file=file, record=record, field="pos")
+    if abs(np.linalg.det(lattice)) < 1e-6:
+        raise DataError("lattice has zero volume", file=file, record=record, field="Lattice")
+    return lattice, np.array(atoms.get_scaled_positions(wrap=False), dtype=float)
+
+
 def _atoms_to_frame(
     atoms: Atoms,
     *,
@@ -168,25 +224,20 @@ def _atoms_to_frame(
     functional: str,
     source: str,
     config: ExtxyzConfig,
+    checks: LoadChecks,
 ) -> Frame:
     info = atoms.info
     frame_id = str(info.get(config.frame_id_key, f"{stem}-{index}"))
     material_id = str(info.get(config.material_id_key, f"{stem}-{index}"))
-    if not atoms.pbc.all():
-        raise DataError(
-            "frame is not periodic in all three directions (pbc)",
-            file=file,
-            record=frame_id,
-            field="pbc",
-        )
+    lattice, frac_coords = _geometry(atoms, file=file, record=frame_id)
     extra = _extra(info, file=file, record=frame_id)
     frame = Frame(
         frame_id=frame_id,
         material_id=material_id,
         functional=functional,
         species=tuple(atoms.get_chemical_symbols()),
-        lattice=np.array(atoms.cell.array, dtype=float),
-        frac_coords=np.array(atoms.get_scaled_positions(wrap=False), dtype=float),
+        lattice=lattice,
+        frac_coords=frac_coords,
         **_labels(atoms, config=config, file=file, record=frame_id),
         source=source,
         extra=extra,
@@ -201,8 +252,14 @@ def _atoms_to_frame(
             "stress": config.stress_key,
             "magmoms": config.magmoms_key,
             "energy_uncorrected": config.energy_uncorrected_key,
+            "lattice": "Lattice",
+            "frac_coords": "pos",
         }
         raise relocate(exc, file=file, fields=names) from exc
+    for symbol in sorted(set(frame.species)):
+        check_supported_element(symbol, checks=checks, file=file, record=frame_id, field="species")
+    check_distances(lattice, frac_coords, frame.species, checks=checks, file=file,
+                    record=frame_id, field="pos")
     return frame
 
 
@@ -214,50 +271,47 @@ def _unknown_symbol(text: str, *, file: str, record: str) -> None:
             check_element(parts[0], file=file, record=record, field="species")
 
 
-def iter_extxyz_frames(
+def _parse_atoms(text: str, *, line_number: int, file: str, record: str) -> Atoms:
+    try:
+        return ase_read(io.StringIO(text), format="extxyz", index=0)
+    except Exception as exc:  # ASE raises many types for bad input; locate them all
+        _unknown_symbol(text, file=file, record=record)
+        raise DataError(
+            f"ASE cannot parse the frame at line {line_number}: {exc!r}", file=file, record=record
+        ) from exc
+
+
+def iter_extxyz_with_ids(
     path: str | Path,
     *,
     functional: str,
     source: str = "extxyz",
     config: ExtxyzConfig | None = None,
+    checks: LoadChecks | None = None,
     on_invalid: str = "raise",
     report: ParseReport | None = None,
-) -> Iterator[Frame]:
-    """Yield canonical frames from one extended XYZ file, in file order.
+) -> Iterator[tuple[Frame, bool]]:
+    """Yield ``(frame, has_material_id)`` for each frame of one extended XYZ file, in file order.
 
-    Args:
-        path: The ``.xyz``/``.extxyz`` file.
-        functional: Functional id stored on every frame.
-        source: Dataset name stored on every frame.
-        config: Label names and stress unit (defaults: ASE's standard names, eV/Å³).
-        on_invalid: ``"raise"`` a DataError on an invalid frame, or ``"drop"`` it and record it
-            in ``report`` under reason ``invalid``.
-        report: Receives the count of frames read and the dropped frames.
-
-    Raises:
-        DataError: naming the file, the frame and the field.
+    ``has_material_id`` is False for a frame without ``info[material_id_key]``, whose material
+    id is the provisional ``{file stem}-{index}``. The arguments are those of
+    :func:`iter_extxyz_frames`.
     """
     check_on_invalid(on_invalid, report)
     config = config or ExtxyzConfig()
+    checks = checks or LoadChecks()
     path = Path(path)
     file = str(path)
+    stress_sizes = []  # per frame, max |stress component| in GPa, for the unit check
     for index, line_number, text in _split_frames(path):
         record = f"{path.stem}-{index}"
         material_id = None
         if report is not None:
             report.count_read(file)
         try:
-            try:
-                atoms = ase_read(io.StringIO(text), format="extxyz", index=0)
-            except Exception as exc:  # ASE raises many types for bad input; locate them all
-                _unknown_symbol(text, file=file, record=record)
-                raise DataError(
-                    f"ASE cannot parse the frame at line {line_number}: {exc!r}",
-                    file=file,
-                    record=record,
-                ) from exc
+            atoms = _parse_atoms(text, line_number=line_number, file=file, record=record)
             material_id = str(atoms.info.get(config.material_id_key, record))
-            yield _atoms_to_frame(
+            frame = _atoms_to_frame(
                 atoms,
                 index=index,
                 stem=path.stem,
@@ -265,10 +319,41 @@ def iter_extxyz_frames(
                 functional=functional,
                 source=source,
                 config=config,
+                checks=checks,
             )
         except DataError as exc:
             drop_invalid(exc, on_invalid=on_invalid, report=report, file=file,
                          frame_id=exc.record or record, material_id=material_id)
+            continue
+        if frame.stress is not None:
+            stress_sizes.append(float(np.max(np.abs(frame.stress))))
+        yield frame, config.material_id_key in atoms.info
+    warning = warn_stress_unit(stress_sizes, declared=config.stress_unit, file=file)
+    if warning and report is not None:
+        report.notes.setdefault("stress_unit_warnings", {})[file] = warning
+
+
+def iter_extxyz_frames(path: str | Path, **kwargs: Any) -> Iterator[Frame]:
+    """Yield canonical frames from one extended XYZ file, in file order.
+
+    Args:
+        path: The ``.xyz``/``.extxyz`` file (``.gz``-compressed or not).
+        **kwargs: Keywords of the reading:
+
+            * ``functional`` (required): functional id stored on every frame;
+            * ``source``: dataset name stored on every frame (default ``extxyz``);
+            * ``config``: an :class:`ExtxyzConfig` (default: ASE's names, eV/Å³);
+            * ``checks``: the load-time :class:`~mlip_transfer.data.checks.LoadChecks`;
+            * ``on_invalid``: ``"raise"`` a DataError on an invalid frame (default), or
+              ``"drop"`` it and record it in ``report`` under reason ``invalid``;
+            * ``report``: a :class:`ParseReport` that receives the count of frames read, the
+              dropped frames and stress-unit warnings.
+
+    Raises:
+        DataError: naming the file, the frame and the field.
+    """
+    for frame, _ in iter_extxyz_with_ids(path, **kwargs):
+        yield frame
 
 
 def load_extxyz(path: str | Path, **kwargs: Any) -> list[Frame]:

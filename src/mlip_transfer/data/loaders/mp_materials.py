@@ -89,6 +89,7 @@ class _Tally:
     missing_refs: dict[str, list[str]] = field(default_factory=dict)
     unformed: dict[str, int] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
+    left_out: list[dict[str, str]] = field(default_factory=list)
 
     def notes(self) -> dict[str, Any]:
         """The notes, each logged as a warning where a reader should know."""
@@ -135,6 +136,7 @@ def _rows_by_functional(docs: Iterable[dict], tally: _Tally) -> dict[str, list[d
         comp = _composition(doc)
         rows_by_functional[functional].append(
             {
+                "doc": doc,
                 "material_id": material_id,
                 "formula": doc.get("formula_pretty") or _reduced_formula(comp),
                 "functional": functional,
@@ -147,6 +149,31 @@ def _rows_by_functional(docs: Iterable[dict], tally: _Tally) -> dict[str, list[d
     return rows_by_functional
 
 
+def _describe(value: Any) -> str:
+    return "missing" if value is None else f"{value!r}, not a finite number"
+
+
+def _left_out(doc: dict, row: dict, comp: dict[str, float], refs: dict) -> dict[str, str]:
+    """Why a doc's row cannot be in the table: its id, the field at fault and the reason."""
+    thermo_type = str(doc.get("thermo_type"))
+    record = str(doc.get("thermo_id") or f"{row['material_id']}_{thermo_type}")
+    if math.isnan(row["relaxed_energy_per_atom"]):
+        field_name, why = "energy_per_atom", _describe(doc.get("energy_per_atom"))
+    else:
+        absent = sorted(set(comp) - set(refs))
+        field_name = "formation_energy_per_atom"
+        why = _describe(doc.get(field_name)) + (
+            f", and no elemental reference for {', '.join(absent)} to compute it" if absent else ""
+        )
+    return {
+        "record": record,
+        "material_id": row["material_id"],
+        "field": field_name,
+        "detail": f"thermo doc ({thermo_type}): {field_name} is {why}; left out of the "
+        "materials table, so this material's frames have no relaxed reference",
+    }
+
+
 def _with_formation_energies(functional: str, group: list[dict], tally: _Tally) -> list[dict]:
     """The rows of one functional that the table can hold, with their formation energies."""
     refs_unc = _references(group, "relaxed_energy_per_atom_uncorrected")
@@ -155,7 +182,7 @@ def _with_formation_energies(functional: str, group: list[dict], tally: _Tally) 
     absent: set[str] = set()
     rows = []
     for row in group:
-        comp = row.pop("comp")
+        comp, doc = row.pop("comp"), row.pop("doc")
         absent |= set(comp) - set(refs_unc)
         row["formation_energy_per_atom_uncorrected"] = _formation(
             comp,
@@ -173,6 +200,7 @@ def _with_formation_energies(functional: str, group: list[dict], tally: _Tally) 
             row["formation_energy_per_atom"]
         ):
             tally.dropped[functional] = tally.dropped.get(functional, 0) + 1
+            tally.left_out.append(_left_out(doc, row, comp, refs_cor))
             continue
         rows.append(row)
     if absent:
@@ -190,7 +218,9 @@ def thermo_docs_to_materials(docs: Iterable[dict]) -> pd.DataFrame:
     with an element whose reference is absent gets a NaN uncorrected formation energy. Rows
     without a relaxed or corrected formation energy (which the table cannot hold) are left out.
     Such gaps, ignored thermo types and duplicate docs are counted in ``table.attrs["notes"]``
-    and logged as warnings.
+    and logged as warnings; each left-out doc is listed in ``table.attrs["left_out_docs"]``
+    (``record`` = the thermo id, ``material_id``, ``field``, ``detail``), which the parse adds
+    to ``dropped.csv``.
 
     Args:
         docs: ThermoDoc dicts (from :func:`~mlip_transfer.data.loaders.mp_api.fetch_thermo_docs`
@@ -208,4 +238,7 @@ def thermo_docs_to_materials(docs: Iterable[dict]) -> pd.DataFrame:
     table = table.sort_values(["material_id", "functional"], ignore_index=True)
     table["is_elemental_reference"] = table["is_elemental_reference"].astype(bool)
     table.attrs["notes"] = tally.notes()
+    table.attrs["left_out_docs"] = sorted(
+        tally.left_out, key=lambda doc: (doc["material_id"], doc["record"])
+    )
     return table

@@ -34,6 +34,7 @@ from typing import Any, BinaryIO
 import ijson
 
 from mlip_transfer.core.errors import DataError
+from mlip_transfer.data.checks import LoadChecks, check_distances, check_supported_element
 from mlip_transfer.data.dataset import Frame, check_element, validate_frame
 from mlip_transfer.data.loaders._common import (
     array,
@@ -49,8 +50,8 @@ log = logging.getLogger(__name__)
 # Canonical field -> key of the MP layout, so errors name what the user sees in the file.
 _SOURCE_FIELDS = {
     "species": "structure",
-    "lattice": "structure",
-    "frac_coords": "structure",
+    "lattice": "structure.lattice.matrix",
+    "frac_coords": "structure.sites",
     "forces": "force",
     "stress": "stress",
     "magmoms": "magmom",
@@ -108,7 +109,9 @@ class _NonFiniteQuoter:
         return out
 
 
-def _parse_structure(value: Any, *, file: str, record: str) -> tuple[tuple[str, ...], Any, Any]:
+def _parse_structure(
+    value: Any, *, file: str, record: str, checks: LoadChecks
+) -> tuple[tuple[str, ...], Any, Any]:
     """Species, lattice and fractional coordinates from ``Structure.as_dict()``.
 
     Reading the dict directly (instead of ``Structure.from_dict``) is several times faster on
@@ -140,9 +143,12 @@ def _parse_structure(value: Any, *, file: str, record: str) -> tuple[tuple[str, 
                 record=record,
                 field=f"{where}.species",
             )
+        symbol = check_element(
+            occupants[0].get("element"), file=file, record=record, field=f"{where}.species"
+        )
         species.append(
-            check_element(
-                occupants[0].get("element"), file=file, record=record, field=f"{where}.species"
+            check_supported_element(
+                symbol, checks=checks, file=file, record=record, field=f"{where}.species"
             )
         )
     lattice = array(matrix, file=file, record=record, field="structure.lattice")
@@ -158,16 +164,20 @@ def parse_mp_frame(
     functional: str,
     source: str,
     file: str,
+    checks: LoadChecks | None = None,
 ) -> Frame:
     """Turn one frame record of the MP layout into a validated canonical :class:`Frame`.
+
+    ``checks`` are the load-time checks of elements and distances (default: :class:`LoadChecks`).
 
     Raises:
         DataError: naming the file, the frame id and the offending key.
     """
     if not isinstance(record, dict):
         raise DataError("frame record is not an object", file=file, record=frame_id)
+    checks = checks or LoadChecks()
     species, lattice, frac_coords = _parse_structure(
-        record.get("structure"), file=file, record=frame_id
+        record.get("structure"), file=file, record=frame_id, checks=checks
     )
     n_atoms = len(species)
     values = {
@@ -208,6 +218,10 @@ def parse_mp_frame(
             (k for k in _ENERGY_KEYS if values[k] is not None), "energy_per_atom"
         )
         raise relocate(exc, file=file, fields=fields) from exc
+    check_distances(
+        lattice, frac_coords, species, checks=checks, file=file, record=frame_id,
+        field="structure.sites",
+    )
     return frame
 
 
@@ -249,6 +263,7 @@ def iter_mp_trajectories(
     functional: str,
     source: str,
     material_ids: Collection[str] | None = None,
+    checks: LoadChecks | None = None,
     on_invalid: str = "raise",
     report: ParseReport | None = None,
 ) -> Iterator[tuple[str, list[Frame]]]:
@@ -259,24 +274,30 @@ def iter_mp_trajectories(
         functional: Functional id stored on every frame (``r2scan``, ``gga``).
         source: Dataset name stored on every frame (``mp-r2scan``, ``mptrj``).
         material_ids: Read only these materials (reading stops once all were seen).
+        checks: Load-time checks of elements and distances (default: :class:`LoadChecks`).
         on_invalid: ``"raise"`` a DataError on an invalid frame, or ``"drop"`` it and record it
             in ``report`` under reason ``invalid``.
         report: Receives the count of frames read and the dropped frames.
 
     Raises:
         DataError: on truncated or malformed JSON (naming the file, the last complete material
-            and the approximate byte position) or on an invalid frame with ``on_invalid="raise"``.
+            and the approximate byte position), on a file without any frame record (an empty
+            ``{}``), or on an invalid frame with ``on_invalid="raise"``.
     """
     check_on_invalid(on_invalid, report)
     path = Path(path)
     file = str(path)
     wanted = None if material_ids is None else set(material_ids)
+    checks = checks or LoadChecks()
+    n_materials = n_records = 0
     for material_id, material in _iter_raw_materials(path):
+        n_materials += 1
         if wanted is not None and material_id not in wanted:
             continue
         if not isinstance(material, dict):
             raise DataError("material entry is not an object", file=file, record=material_id)
         frames = []
+        n_records += len(material)
         for frame_id, record in material.items():
             if report is not None:
                 report.count_read(file)
@@ -289,6 +310,7 @@ def iter_mp_trajectories(
                         functional=functional,
                         source=source,
                         file=file,
+                        checks=checks,
                     )
                 )
             except DataError as exc:
@@ -299,6 +321,13 @@ def iter_mp_trajectories(
             wanted.discard(material_id)
             if not wanted:
                 return
+    if n_materials == 0 or (wanted is None and n_records == 0):
+        what = (
+            "the file holds no material (an empty {} or [] JSON)"
+            if n_materials == 0
+            else f"the file's {n_materials} material(s) hold no frame record"
+        )
+        raise DataError(f"{what}: nothing to parse", file=file)
     if wanted:
         log.info(
             "%d requested material ids are not in %s: %s",
