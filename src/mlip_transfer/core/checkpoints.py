@@ -139,8 +139,10 @@ def other_settings_message(
     lines = [
         f"{path} was written with other settings; resuming would mix two runs:",
         *(f"  {name}: checkpoint {old!r}, now {new!r}" for name, (old, new) in differing.items()),
-        "Go back to the checkpoint's settings to resume it, or start over: delete the folder "
-        f"{out_dir} (rm -r '{out_dir}') or give this run another out_dir.",
+        (
+            "Go back to the checkpoint's settings to resume it, or start over: delete the "
+            f"folder {out_dir} (rm -r '{out_dir}') or give this run another out_dir."
+        ),
     ]
     return "\n".join(lines)
 

@@ -35,8 +35,8 @@ from tqdm.auto import tqdm
 
 from mlip_transfer.core.checkpoints import resume_checkpoint, save_keeping_previous
 from mlip_transfer.core.device import resolve_device
-from mlip_transfer.core.files import write_csv_atomic
 from mlip_transfer.core.errors import ConfigError, DataError
+from mlip_transfer.core.files import write_csv_atomic
 from mlip_transfer.data.dataset import Frame
 from mlip_transfer.elements.dimenet import (
     DimeNetPP,
