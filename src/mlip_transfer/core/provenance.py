@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from mlip_transfer.core.files import write_json_atomic
+
 PROVENANCE_FILE = "provenance.json"
 
 
@@ -41,7 +43,7 @@ class DataSource:
     def write(self, folder: str | Path, **extra: object) -> Path:
         path = Path(folder) / PROVENANCE_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({**asdict(self), **extra}, indent=2, sort_keys=True) + "\n")
+        write_json_atomic(path, {**asdict(self), **extra}, sort_keys=True)
         return path
 
     @classmethod

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from mlip_transfer.core.files import write_json_atomic, write_text_atomic
 from mlip_transfer.core.registry import file_checksum, load_registry
 
 logger = logging.getLogger("mlip_transfer.core.report")
@@ -226,8 +227,8 @@ def write_provenance(*, out_json: str | Path, out_html: str | Path, **inputs: An
         The record.
     """
     record = provenance_record(**inputs)
-    Path(out_json).write_text(json.dumps(record, indent=2) + "\n")
-    Path(out_html).write_text(provenance_html(record))
+    write_json_atomic(out_json, record)
+    write_text_atomic(out_html, provenance_html(record))
     statuses = [row["status"] for row in record["inputs"]]
     counts = {status: statuses.count(status) for status in set(statuses)}
     logger.info("%d files checksummed: %s", len(statuses), counts)

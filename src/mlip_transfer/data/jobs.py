@@ -6,7 +6,6 @@ the Snakemake scripts, which only call these.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from mlip_transfer.core.files import atomic_path, write_json_atomic
 from mlip_transfer.core.provenance import DataSource
 from mlip_transfer.core.registry import download, load_registry
 from mlip_transfer.data.dataset import read_materials
@@ -166,11 +166,11 @@ def split_dataset(
     # Only materials that kept frames are split.
     material_ids = sorted(frame_rows["material_id"].unique())
     assignment = _split_ids(material_ids, table, settings)
-    write_split(split, assignment)
+    with atomic_path(split) as tmp:
+        write_split(tmp, assignment)
     frame_rows["split"] = frame_rows["material_id"].map(assignment)
     stats = {"data_source": DataSource.read(Path(provenance).parent).name}
     stats.update(dataset_statistics(frame_rows, table))
-    with open(statistics, "w") as handle:
-        json.dump(stats, handle, indent=2)
+    write_json_atomic(statistics, stats, newline=False)  # as json.dump wrote it: no newline
     logger.info("split: %s", stats["materials_per_split"])
     return stats

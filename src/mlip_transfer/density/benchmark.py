@@ -27,6 +27,7 @@ import pandas as pd
 from pymatgen.core import Composition, Element, Lattice, Structure
 
 from mlip_transfer.core.errors import ConfigError, DataError
+from mlip_transfer.core.files import atomic_path, dumps_json
 from mlip_transfer.data.loaders.mp_api import Session, get_page, resolve_api_key
 
 log = logging.getLogger(__name__)
@@ -280,18 +281,24 @@ def fetch_mp_structures(
 
 
 def save_mp_structures(path: str | Path, docs: Iterable[dict], *, requested: Sequence[str]) -> Path:
-    """Cache fetched documents (gzip JSON when the name ends in .gz) with what was missing."""
+    """Cache fetched documents (gzip JSON when the name ends in .gz) with what was missing.
+
+    Standard JSON, through a temporary file renamed onto ``path`` once complete: a fetch
+    killed mid-write leaves no half file that the next run would take as its cache.
+    """
     docs = list(docs)
     found = {doc["system"] for doc in docs}
     body = {"docs": docs, "missing": [s for s in requested if s not in found]}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(body, default=str)
-    if path.suffix == ".gz":
-        with gzip.open(path, "wt", encoding="utf-8") as handle:
-            handle.write(text)
-    else:
-        path.write_text(text)
+    text = dumps_json(body, indent=None, default=str)
+    with atomic_path(path) as tmp:
+        if path.suffix == ".gz":
+            # The final name in the gzip header, as gzip.open(path) wrote it, not the temporary.
+            with open(tmp, "wb") as raw, gzip.GzipFile(str(path), "wb", fileobj=raw) as handle:
+                handle.write(text.encode("utf-8"))
+        else:
+            tmp.write_text(text, encoding="utf-8")
     return path
 
 

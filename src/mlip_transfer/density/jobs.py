@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from mlip_transfer.core.files import write_csv_atomic
 from mlip_transfer.core.provenance import DataSource
 from mlip_transfer.density import benchmark
 from mlip_transfer.transfer.relaxation import relax_structures
@@ -88,9 +89,9 @@ def density_model(
         max_steps=density["max_steps"],
         processes=processes,
     )
-    relaxed.to_csv(out_relaxed, index=False)
+    write_csv_atomic(out_relaxed, relaxed, index=False)
     table = benchmark.density_table(relaxed, solids, model=label)
-    table.to_csv(out_table, index=False)
+    write_csv_atomic(out_table, table, index=False)
     logger.info("\n%s", table.drop(columns=["model"]).to_string())
     return table
 
@@ -115,11 +116,11 @@ def density_summary(
         The summary written to ``out_summary``.
     """
     frames = [pd.read_csv(path) for path in tables]
-    pd.concat(frames, ignore_index=True).to_csv(out_table, index=False)
+    write_csv_atomic(out_table, pd.concat(frames, ignore_index=True), index=False)
     summary = pd.DataFrame([benchmark.density_summary(table) for table in frames])
     # The reference structures are experimental; the models were trained on this data.
     summary["training_data"] = DataSource.read(Path(provenance).parent).name
     summary["structures"] = structures
-    summary.to_csv(out_summary, index=False)
+    write_csv_atomic(out_summary, summary, index=False)
     logger.info("\n%s", summary.to_string())
     return summary

@@ -17,6 +17,12 @@ import pandas as pd
 from ase import Atoms
 
 from mlip_transfer.core.errors import DataError
+from mlip_transfer.core.files import (
+    atomic_path,
+    write_csv_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
 from mlip_transfer.core.provenance import STILLINGER_WEBER, DataSource
 from mlip_transfer.data.dataset import write_frames
 from mlip_transfer.elements import experiments as X
@@ -37,7 +43,7 @@ logger = logging.getLogger("mlip_transfer.elements.jobs")
 
 def _json(path: str | Path, content: Any) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(content, indent=2, sort_keys=True, default=str) + "\n")
+    write_json_atomic(path, content, sort_keys=True, default=str)
 
 
 def _torch_threads(threads: int | None) -> None:
@@ -65,7 +71,8 @@ def sample_set(
             set_name=set_name, settings=settings, seed=seed,
         )
     ]
-    count = write_frames(out, frames)
+    with atomic_path(out) as tmp:
+        count = write_frames(tmp, frames)
     logger.info("%d frames written to %s", count, out)
     return count
 
@@ -121,7 +128,7 @@ def _test(
         errors = evaluate(model, frames)
         rows.append({**label, "temperature": temperature, **errors})
     metrics = pd.DataFrame(rows)
-    metrics.to_csv(out_dir / "metrics.csv", index=False)
+    write_csv_atomic(out_dir / "metrics.csv", metrics, index=False)
     summary.update(extra, test=metrics.to_dict("records"))
     _json(out_dir / "summary.json", summary)
 
@@ -223,7 +230,8 @@ def _run_many(
 def _save_frames(path: str | Path, frames: list[np.ndarray], starts: list[Atoms]) -> None:
     n_atoms = len(starts[0])
     stacked = np.concatenate(frames) if frames else np.zeros((0, n_atoms, 3), np.float32)
-    np.savez_compressed(path, positions=stacked, cell=starts[0].cell.array)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:  # a handle: no ".npz" appended
+        np.savez_compressed(handle, positions=stacked, cell=starts[0].cell.array)
 
 
 def stability(
@@ -300,11 +308,11 @@ def tables(
         The data-efficiency table.
     """
     table = X.read_metrics(metrics)
-    table.to_csv(out_metrics, index=False)
+    write_csv_atomic(out_metrics, table, index=False)
     efficiency = X.data_efficiency(table, temperature=settings["train_temperature"])
-    efficiency.to_csv(out_efficiency, index=False)
+    write_csv_atomic(out_efficiency, efficiency, index=False)
     temperature = X.temperature_transfer(table, sizes=settings["temperature"]["sizes"])
-    temperature.to_csv(out_temperature, index=False)
+    write_csv_atomic(out_temperature, temperature, index=False)
     source = DataSource.read(data_dir)
     si = json.loads(Path(pretrained).read_text())
     text = [
@@ -328,7 +336,7 @@ def tables(
         "",
         f"The study: {X.PAPER['data_efficiency']}.",
     ]
-    Path(out_markdown).write_text("\n".join(text) + "\n")
+    write_text_atomic(out_markdown, "\n".join(text) + "\n")
     logger.info("\n%s", efficiency.to_string())
     return efficiency
 
@@ -355,7 +363,7 @@ def stability_structure(
     """
     records = [r for path in runs for r in json.loads(Path(path).read_text())["runs"]]
     table = X.stability_table(records)
-    table.to_csv(out_stability, index=False)
+    write_csv_atomic(out_stability, table, index=False)
     reference = json.loads(Path(reference_runs).read_text())["runs"]
     by_method: dict[str, list[str | Path]] = {}
     for path in frames:
@@ -365,7 +373,7 @@ def stability_structure(
         frames=by_method, reference=reference_frames, rdf_max=shape["rdf_max"],
         rdf_bins=shape["rdf_bins"], adf_cutoff=shape["adf_cutoff"], adf_bins=shape["adf_bins"],
     )
-    curves.to_csv(out_curves, index=False)
+    write_csv_atomic(out_curves, curves, index=False)
     summary = {
         "data_source": "stillinger-weber",
         "scale": X.scale_statement(settings),
@@ -377,6 +385,6 @@ def stability_structure(
         "structure": distances,
         "paper": X.PAPER["stability"] | {"structure": X.PAPER["structure"]},
     }
-    Path(out_summary).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    write_json_atomic(out_summary, summary, default=str)
     logger.info("\n%s\n%s", table.to_string(), distances)
     return summary

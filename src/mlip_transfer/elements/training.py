@@ -9,8 +9,10 @@
 * Energy shift: after training, the per-element constant that makes the mean training energy
   right (least squares of ``E_ref - E_model`` over the element counts), because force matching
   leaves the energy's constant undetermined.
-* Checkpoints every ``checkpoint_every`` steps (model, optimiser, step, history); a rerun with
-  the same settings resumes from the newest, one with other settings stops with ConfigError.
+* Checkpoints every ``checkpoint_every`` steps (model, optimiser, step, history, settings); a
+  rerun with the same settings resumes from the newest readable one (an unreadable one is
+  renamed to ``<name>.corrupt`` with a warning), one with other settings stops with a
+  ConfigError naming each changed setting.
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ import torch
 from ase.data import atomic_numbers
 from tqdm.auto import tqdm
 
-from mlip_transfer.core.checkpoints import resume_state, save_checkpoint
+from mlip_transfer.core.checkpoints import resume_checkpoint, save_keeping_previous
 from mlip_transfer.core.device import resolve_device
 from mlip_transfer.core.errors import ConfigError, DataError
+from mlip_transfer.core.files import write_csv_atomic
 from mlip_transfer.data.dataset import Frame
 from mlip_transfer.elements.dimenet import (
     DimeNetPP,
@@ -47,6 +50,7 @@ from mlip_transfer.elements.graph import PeriodicGraph, build_graph, collate
 logger = logging.getLogger("mlip_transfer.elements.training")
 METHODS = ("scratch", "transfer")
 CHECKPOINT = "checkpoint.pt"
+PREVIOUS_CHECKPOINT = "checkpoint.previous.pt"  # the fallback if checkpoint.pt is unreadable
 TRAIN_ERROR_FRAMES = 20
 
 
@@ -163,17 +167,22 @@ def cosine_lr(step: int, settings: TrainSettings) -> float:
     return lr1 + 0.5 * (lr0 - lr1) * (1 + math.cos(math.pi * step / settings.steps))
 
 
-def _signature(settings: TrainSettings, frames: Sequence[Frame], model: DimeNetPP) -> str:
+def _run_settings(
+    settings: TrainSettings, frames: Sequence[Frame], model: DimeNetPP
+) -> tuple[str, dict[str, Any]]:
+    """The run's signature (the hash earlier versions stored) and its settings by name."""
+    ids = [f.frame_id for f in frames]
     text = json.dumps(
-        {
-            "settings": asdict(settings),
-            "frames": [f.frame_id for f in frames],
-            "model": asdict(model.settings),
-        },
+        {"settings": asdict(settings), "frames": ids, "model": asdict(model.settings)},
         sort_keys=True,
     )
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
+    ids_sha = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:12]
+    named = {
+        **asdict(settings),
+        "frames": f"{len(ids)} frames, ids sha256 {ids_sha}",
+        **{f"model.{key}": value for key, value in asdict(model.settings).items()},
+    }
+    return hashlib.sha256(text.encode()).hexdigest()[:16], named
 
 def train_force_matching(
     *,
@@ -187,7 +196,8 @@ def train_force_matching(
     """Train ``model`` in place on the frames' forces, then fit its energy shift.
 
     Writes ``history.csv`` (step, loss, force RMSE of the batch, learning rate, wall time) and
-    ``checkpoint.pt`` in ``out_dir``; returns a summary (steps, wall time, resumed step, shift,
+    ``checkpoint.pt`` (the one before kept as ``checkpoint.previous.pt``, the fallback when
+    ``checkpoint.pt`` is unreadable) in ``out_dir``; returns a summary (steps, wall time, resumed step, shift,
     errors on up to :data:`TRAIN_ERROR_FRAMES` training frames).
 
     Raises:
@@ -205,28 +215,21 @@ def train_force_matching(
     targets = _force_targets(frames, dtype)
     batch_size = min(settings.batch_size, len(frames))
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
-    checkpoint = out_dir / CHECKPOINT
-    signature = _signature(settings, frames, model)
-    start_step, history, resumed = _resume(checkpoint, signature, model, optimizer, settings, label)
+    signature, run_settings = _run_settings(settings, frames, model)
+    start_step, history, resumed = _resume(
+        out_dir, signature, run_settings, model, optimizer, label
+    )
+    resumed_or_saved = resumed
 
     def save(step: int) -> None:
-        save_checkpoint(
-            {
-                "signature": signature,
-                "step": step,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "history": history,
-            },
-            checkpoint,
-        )
+        state = {"signature": signature, "settings": run_settings, "step": step, "history": history}
+        state.update(model=model.state_dict(), optimizer=optimizer.state_dict())
+        save_keeping_previous(state, out_dir / CHECKPOINT, out_dir / PREVIOUS_CHECKPOINT)
 
     wall_start = time.perf_counter()
     model.train()
-    bar = tqdm(
-        range(start_step, settings.steps), desc=label, unit="step", disable=not progress,
-        mininterval=5,
-    )
+    steps = range(start_step, settings.steps)
+    bar = tqdm(steps, desc=label, unit="step", disable=not progress, mininterval=5)
     for step in bar:
         chosen = _batch_indices(step, len(frames), batch_size, settings.seed)
         batch = collate([graphs[k] for k in chosen], dtype=dtype).to(device)
@@ -237,9 +240,11 @@ def train_force_matching(
         history.append({**row, "wall_s": time.perf_counter() - wall_start})
         if settings.checkpoint_every and (step + 1) % settings.checkpoint_every == 0:
             save(step + 1)
+            resumed_or_saved = step + 1
     bar.close()
-    save(settings.steps)
-    pd.DataFrame(history).to_csv(out_dir / "history.csv", index=False)
+    if resumed_or_saved != settings.steps:  # not twice: the one before stays the fallback
+        save(settings.steps)
+    write_csv_atomic(out_dir / "history.csv", pd.DataFrame(history), index=False)
     fitted = _after_training(model, graphs, frames, seed=settings.seed)  # before wall_s: counted
     return {
         "label": label,
@@ -265,31 +270,24 @@ def _labelled_frames(frames: Sequence[Frame]) -> list[Frame]:
 
 
 def _resume(
-    checkpoint: Path,
-    signature: str,
-    model: DimeNetPP,
-    optimizer: torch.optim.Optimizer,
-    settings: TrainSettings,
-    label: str,
+    out_dir: Path, signature: str, run_settings: dict[str, Any], model: DimeNetPP,
+    optimizer: torch.optim.Optimizer, label: str,
 ) -> tuple[int, list[dict[str, float]], int | None]:
-    """Restore model and optimizer from ``checkpoint`` if there is one of this run.
+    """Restore model and optimizer from ``checkpoint.pt``, else ``checkpoint.previous.pt``.
 
     Returns:
         ``(start_step, history, resumed_from_step)``; ``(0, [], None)`` without a checkpoint.
     """
-    state = resume_state(
-        checkpoint,
-        expected={"signature": signature},
-        section=None,
-        refuse=lambda _: (
-            f"{checkpoint} was written with other settings or frames; delete it to start over"
-        ),
+    found = resume_checkpoint(
+        [out_dir / CHECKPOINT, out_dir / PREVIOUS_CHECKPOINT], expected=run_settings,
+        out_dir=out_dir, signature=signature,
     )
-    if state is None:
+    if found is None:
         return 0, [], None
+    checkpoint, state = found
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
-    logger.info("%s: resuming from step %d of %d", label, state["step"], settings.steps)
+    logger.info("%s: resuming from %s, step %d", label, checkpoint.name, state["step"])
     return state["step"], state["history"], state["step"]
 
 

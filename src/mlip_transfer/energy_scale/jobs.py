@@ -7,7 +7,6 @@ The ``diagnose_source_model`` rule runs the ``mlip-transfer diagnose`` command (
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from mlip_transfer.core.files import write_csv_atomic, write_json_atomic
 from mlip_transfer.core.provenance import DataSource
 from mlip_transfer.data.dataset import iter_frames, read_materials
 from mlip_transfer.data.split import read_split
@@ -44,8 +44,7 @@ KINDS = ("refit", "shipped")
 
 def _write_json(path: str | Path, content: Any) -> None:
     # No trailing newline: these files are compared byte for byte with earlier runs.
-    with open(path, "w") as handle:
-        json.dump(content, handle, indent=2)
+    write_json_atomic(path, content, newline=False)
 
 
 def fit_atomrefs(
@@ -68,7 +67,7 @@ def fit_atomrefs(
     fits = fit_functional_atomrefs(
         iter_frames(frames), read_materials(materials), split=read_split(split), fit_split=fit_split
     )
-    atomref_table({f: fit for f, (fit, _) in fits.items()}).to_csv(table, index=False)
+    write_csv_atomic(table, atomref_table({f: fit for f, (fit, _) in fits.items()}), index=False)
     stats = fit_summary(fits)
     _write_json(summary, stats)
     for functional, info in stats.items():
@@ -118,7 +117,9 @@ def correlation(
         )
     result["paper"] = result["refit"]["paper"]
     refit = {functional: refs[(functional, "refit")] for functional in FUNCTIONALS}
-    referenced_energies(table, refit, on_missing="drop").to_csv(out_referenced, index=False)
+    write_csv_atomic(
+        out_referenced, referenced_energies(table, refit, on_missing="drop"), index=False
+    )
     _write_json(out_correlation, result)
     return result
 
@@ -162,7 +163,7 @@ def element_importance(
         logger.info("%s MP2020 corrections: %d materials, top elements %s", with_or_without,
                     len(delta), top)
     stacked = pd.concat(tables, ignore_index=True)
-    stacked.to_csv(out, index=False)
+    write_csv_atomic(out, stacked, index=False)
     return stacked
 
 
@@ -190,7 +191,7 @@ def matpes_shift(
     table = shift_table(
         load_matpes_elemental_energies(pbe), load_matpes_elemental_energies(r2scan), shifts
     )
-    table.to_csv(out_table, index=False)
+    write_csv_atomic(out_table, table, index=False)
     stats = {kind: shift_agreement(table, f"{kind}_shift") for kind in shifts}
     _write_json(out_stats, stats)
     for kind, values in stats.items():

@@ -8,6 +8,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from mlip_transfer.core.files import atomic_path
 from mlip_transfer.core.provenance import DataSource
 
 FUNCTIONAL_COLORS = {"gga": "#1f77b4", "r2scan": "#d62728"}
@@ -31,7 +32,11 @@ def stamp_source(fig: Figure, source: DataSource) -> None:
 
 
 def save_figure(fig: Figure, stem: str | Path, formats: Iterable[str], *, dpi: int = 150) -> list[Path]:
-    """Save ``fig`` as ``stem.<format>`` for each format and close it; returns the paths."""
+    """Save ``fig`` as ``stem.<format>`` for each format and close it; returns the paths.
+
+    Each file is written under a temporary name and renamed once complete, so a killed job
+    leaves no half-written figure.
+    """
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -39,7 +44,8 @@ def save_figure(fig: Figure, stem: str | Path, formats: Iterable[str], *, dpi: i
         path = stem.with_suffix(f".{fmt}")
         # A fixed creation date keeps PDFs byte-identical across reruns.
         metadata = {"CreationDate": None} if fmt == "pdf" else None
-        fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata=metadata)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
         paths.append(path)
     plt.close(fig)
     return paths

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from mlip_transfer.core.files import write_csv_atomic, write_json_atomic
 from mlip_transfer.core.provenance import DataSource
 from mlip_transfer.scaling.laws import collect_results, epochs_for_size, summarize
 
@@ -89,7 +90,7 @@ def scaling_point(
         "energy_mae_mev_per_atom": energy,
         "force_mae_mev_per_a": force,
     }
-    Path(result).write_text(json.dumps(record, indent=2) + "\n")
+    write_json_atomic(result, record)
     logger.info("result: %s", record)
     return record
 
@@ -102,9 +103,8 @@ def _zero_point(
 
     errors = evaluate_errors(model, val_frames, batch_size=batch_size)
     energy, force = errors["energy_mae_mev_per_atom"], errors["force_mae_mev_per_a"]
-    pd.DataFrame(
-        [{"epoch": 0, "split": "val", "energy_mae": energy / 1000, "force_mae": force / 1000}]
-    ).to_csv(history, index=False)
+    row = {"epoch": 0, "split": "val", "energy_mae": energy / 1000, "force_mae": force / 1000}
+    write_csv_atomic(history, pd.DataFrame([row]), index=False)
     return energy, force
 
 
@@ -161,7 +161,7 @@ def scaling_fit(
         The content written to ``fits``.
     """
     collected = collect_results(json.loads(Path(path).read_text()) for path in results)
-    collected.to_csv(table, index=False)
+    write_csv_atomic(table, collected, index=False)
     methods = scaling["methods"]
     summary = summarize(
         collected,
@@ -171,7 +171,8 @@ def scaling_fit(
     )
     source = DataSource.read(Path(provenance).parent)
     summary["data_source"], summary["data_banner"] = source.name, source.banner
-    Path(fits).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    # Standard JSON: a fit that could not be made (too few points) is null, not NaN.
+    write_json_atomic(fits, summary, default=str)
     logger.info("\n%s", collected.to_string())
     for target, entry in summary["targets"].items():
         logger.info("%s fits: %s; crossover %s", target, entry["fits"], entry.get("crossover"))

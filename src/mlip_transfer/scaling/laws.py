@@ -55,6 +55,13 @@ class PowerLawFit:
     slope_ci_low: float = math.nan
     slope_ci_high: float = math.nan
 
+    def __post_init__(self) -> None:
+        # scaling_fits.json is standard JSON, so an undefined value (one seed: no interval) is
+        # stored as null; a fit read back from it gets NaN again.
+        for name in ("r2", "slope_ci_low", "slope_ci_high"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, math.nan)
+
     def predict(self, size: float | np.ndarray) -> float | np.ndarray:
         """Fitted MAE at ``size`` training points."""
         return 10 ** (self.intercept + self.slope * np.log10(size))

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from mlip_transfer.core.device import resolve_device
+from mlip_transfer.core.files import write_csv_atomic, write_json_atomic, write_text_atomic
 from mlip_transfer.core.provenance import DataSource
 from mlip_transfer.data.dataset import Frame, iter_frames, read_materials
 from mlip_transfer.data.split import read_split
@@ -98,7 +99,7 @@ def evaluate_model(
         processes=1 if torch_device.type == "cuda" else processes,
         device=str(torch_device),
     )
-    relaxed.to_csv(out_relaxed, index=False)
+    write_csv_atomic(out_relaxed, relaxed, index=False)
     finals = {m: fs[-1].to_structure() for m, fs in trajectories.items()}
     competitors = static_energies(chgnet, finals, batch_size=evaluation["batch_size"])
     summary, per_material = evaluate_stability(
@@ -109,7 +110,7 @@ def evaluate_model(
         competitor_energies=competitors,
         functional=functional,
     )
-    per_material.to_csv(out_hull, index=False)
+    write_csv_atomic(out_hull, per_material, index=False)
     metrics = {
         "model": label,
         "paper_row": PAPER_ROWS.get(label),
@@ -120,7 +121,7 @@ def evaluate_model(
         "n_test_frames": errors["n_frames"],
         **summary,
     }
-    Path(out_metrics).write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+    write_json_atomic(out_metrics, metrics, default=str)
     return metrics
 
 
@@ -162,7 +163,7 @@ def table1(
     """
     rows = [json.loads(Path(path).read_text()) for path in metrics]
     table = paper_table.table1(rows)
-    table.to_csv(out_csv, index=False)
+    write_csv_atomic(out_csv, table, index=False)
     source = DataSource.read(Path(provenance).parent)
     header = [
         "# Table 1: test-split errors and stability of each model",
@@ -173,7 +174,7 @@ def table1(
         "",
     ]
     markdown = "\n".join(header) + paper_table.table1_markdown(table) + "\n"
-    Path(out_markdown).write_text(markdown)
+    write_text_atomic(out_markdown, markdown)
     logger.info("\n%s", table.to_string())
     return table
 

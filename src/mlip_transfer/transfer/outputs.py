@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mlip_transfer.core.files import write_text_atomic
+from mlip_transfer.core.files import write_json_atomic, write_text_atomic
 from mlip_transfer.transfer.gradients import GRADIENT_COLUMNS
 from mlip_transfer.transfer.methods import METHOD_NAMES, TRAINABLE_ATOMREF
 from mlip_transfer.transfer.metrics import errors_from_row
@@ -107,10 +106,8 @@ def summary(run: Any, state: Any) -> dict[str, Any]:
 
 
 def write_summary(out_dir: Path, content: Mapping[str, Any]) -> None:
-    """``train_summary.json``."""
-    write_text_atomic(
-        out_dir / "train_summary.json", json.dumps(content, indent=2, default=_json_default) + "\n"
-    )
+    """``train_summary.json`` (standard JSON: a NaN error is written as null)."""
+    write_json_atomic(out_dir / "train_summary.json", content, indent=2, default=_json_default)
 
 
 def _json_default(value: Any) -> Any:

@@ -46,10 +46,10 @@ import torch
 
 from mlip_transfer.core.checkpoints import (
     epoch_checkpoint,
-    latest_checkpoint,
+    epoch_checkpoints,
     prune_checkpoints,
     restore_rng_state,
-    resume_state,
+    resume_checkpoint,
     rng_state,
     save_checkpoint,
 )
@@ -127,8 +127,10 @@ def train(
         info: The ``info`` of ``build_model``, copied into ``train_summary.json``.
 
     Resume: if ``out_dir`` holds ``checkpoint_epoch{N}.pt``, the model, optimizer, scheduler,
-    RNG states, history and gradients of the newest are restored and training continues with
-    epoch ``N + 1``; the settings must match (else :class:`ConfigError`).
+    RNG states, history and gradients of the newest readable one are restored and training
+    continues with epoch ``N + 1``; an unreadable checkpoint is renamed to ``<name>.corrupt``
+    (with a warning) and the next older one is used. The settings must match (else
+    :class:`ConfigError` naming each changed setting and how to start over).
 
     Raises:
         ConfigError: Unknown method, or checkpoints made with other settings.
@@ -153,19 +155,19 @@ def train(
 
 
 def _resume(run: TrainingRun) -> Progress | None:
-    """The progress of the newest checkpoint in ``out_dir`` restored into the run (or None)."""
-    checkpoint = latest_checkpoint(run.out_dir, last_epoch=run.settings.epochs)
-    state = resume_state(
-        checkpoint,
+    """The progress of the newest readable checkpoint in ``out_dir`` restored into the run.
+
+    Unreadable checkpoints are set aside and the next older one is tried
+    (:func:`~mlip_transfer.core.checkpoints.newest_readable`); None: nothing to resume.
+    """
+    found = resume_checkpoint(
+        epoch_checkpoints(run.out_dir, last_epoch=run.settings.epochs),
         expected=run.fingerprint,
-        section="settings",
-        refuse=lambda differing: (
-            f"{checkpoint} was written with other settings {differing} (checkpoint, now); "
-            "use the same settings or another out_dir"
-        ),
+        out_dir=run.out_dir,
     )
-    if state is None:
+    if found is None:
         return None
+    checkpoint, state = found
     run.model.load_state_dict(state["model"]["state_dict"])
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mlip_transfer.core.errors import ConfigError, DataError
+from mlip_transfer.core.files import atomic_path, dumps_json
 
 # The conversion to the materials table has its own module; its names stay importable from here.
 from mlip_transfer.data.loaders.mp_materials import (  # noqa: F401
@@ -239,18 +240,23 @@ def fetch_thermo_for_trajectory_file(
 
 
 def save_thermo_docs(path: str | Path, docs: Iterable[dict], *, meta: dict | None = None) -> Path:
-    """Write thermo docs as ``{"meta": ..., "data": [...]}`` JSON (gzip if the name ends .gz)."""
+    """Write thermo docs as ``{"meta": ..., "data": [...]}`` JSON (gzip if the name ends .gz).
+
+    Standard JSON (a NaN value is written as null), through a temporary file renamed onto
+    ``path`` once complete: a fetch killed mid-write leaves no half file for the next run.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"meta": meta or {}, "data": sorted(docs, key=doc_key)}, indent=1)
-    if path.suffix == ".gz":
-        with (
-            open(path, "wb") as raw,
-            gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as handle,
-        ):
-            handle.write(text.encode())
-    else:
-        path.write_text(text + "\n")
+    text = dumps_json({"meta": meta or {}, "data": sorted(docs, key=doc_key)}, indent=1)
+    with atomic_path(path) as tmp:
+        if path.suffix == ".gz":
+            with (
+                open(tmp, "wb") as raw,
+                gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as handle,
+            ):
+                handle.write(text.encode())
+        else:
+            tmp.write_text(text + "\n", encoding="utf-8")
     return path
 
 
