@@ -55,3 +55,4 @@ def dry_runs():
         return cache[configfile]
 
     return run
+
