@@ -29,9 +29,8 @@ $(VENV)/.installed: requirements/lock.txt pyproject.toml
 run: $(VENV)/.installed
 	$(SNAKEMAKE)
 
-# Two workers: the tests that read the smoke run share one (tests/conftest.py), the rest the other.
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest
 
 report: $(VENV)/.installed
 	$(SNAKEMAKE)

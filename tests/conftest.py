@@ -55,4 +55,3 @@ def dry_runs():
         return cache[configfile]
 
     return run
-

@@ -38,7 +38,6 @@ def test_every_committed_notebook_is_run_by_a_rule(configfile, dry_runs):
     assert run == {path.stem for path in NOTEBOOKS}
 
 
-@pytest.mark.xdist_group("smoke_run")  # one worker makes the smoke run once
 def test_smoke_run_executed_each_notebook_without_errors(smoke_run, dry_runs):
     executed = smoke_run / "results" / "smoke" / "notebooks"
     for name in sorted(notebooks_run(dry_runs("config/smoke.yaml"))):

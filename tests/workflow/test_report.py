@@ -126,7 +126,6 @@ def test_every_caption_renders_for_every_config_and_names_its_data(config_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("smoke_run")  # one worker makes the smoke run once
 def test_report_holds_every_figure_with_caption_the_notebooks_and_provenance(smoke_run):
     """`snakemake --report` on the smoke run's outputs, read back the way the report's page does."""
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}

@@ -87,7 +87,6 @@ def copy_workflow(workdir):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("smoke_run")  # one worker makes the smoke run once
 def test_smoke_run_end_to_end_and_rerun_is_a_no_op(smoke_run):
     """The tiny config through the real workflow, every stage: data, energy scale, training and
     evaluation of Methods 3 and 4 (one epoch), scaling law and density benchmark, every figure."""
