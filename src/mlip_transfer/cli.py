@@ -8,13 +8,13 @@ see what the paper's filters would drop) without running the workflow.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from mlip_transfer.core.errors import ConfigError, DataError
+from mlip_transfer.core.files import write_json_atomic
 from mlip_transfer.transfer.models import load_chgnet
 
 EXAMPLES = """\
@@ -129,7 +129,7 @@ def _diagnose(args: argparse.Namespace) -> int:
     print(report.to_markdown())
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        write_json_atomic(args.json, report.to_dict())  # standard JSON: NaN -> null
     return 0
 
 

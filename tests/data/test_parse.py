@@ -82,7 +82,7 @@ def test_mp_source_writes_a_readable_canonical_folder(tmp_path, caplog):
         ("mp-2536000-0-4", "energy_out_of_window"),
     }
     assert any("dropped 1 as duplicate" in r.getMessage() for r in caplog.records)
-    assert not (out / "frames.jsonl.gz.partial").exists()
+    assert not list(out.glob(".tmp*")), "a temporary file of an atomic write was left behind"
 
 
 def test_mp_source_subsets_and_invalid_records(tmp_path):
