@@ -119,6 +119,11 @@ def test_without_strained_pairs_there_is_nothing_to_check():
     assert S.small_strain(frames[0].lattice, frames[0].lattice) is None
     moved = Frame(**{**vars(frames[3]), "frac_coords": frames[3].frac_coords + 0.1 * np.eye(4, 3)})
     assert S.pair_terms(frames[2], moved) is None  # positions differ by more than a rattle
+    # frames of an MD run in one cell are discarded by one vectorised test of their cells
+    md_run = [Frame(**{**vars(frames[2]), "frac_coords": frames[2].frac_coords + 0.001 * i})
+              for i in range(S.FRAMES_PER_GROUP)]
+    assert S._strained_pairs(md_run) == [] and S.material_ratio(md_run) is None
+    assert len(S._strained_pairs(frames)) == 15  # every pair of the strain series is in range
     collected = S.StrainedFrames()
     for frame in frames * 3:
         collected.add(frame, has_material_id=True)

@@ -15,7 +15,10 @@ gets a warning naming the file, the materials and that unit. Unlike the magnitud
 the opposite sign convention (VASP's).
 
 It is cheap: frames are compared only within a group of equal species lists and material id,
-at most :data:`FRAMES_PER_GROUP` frames per group; without a usable pair it does nothing.
+at most :data:`FRAMES_PER_GROUP` frames per group, with one vectorised test of their cells that
+discards pairs without a strain in range (MD frames in one cell); at most
+:data:`PAIRS_PER_MATERIAL` pairs per material and :data:`MATERIALS_PER_FILE` materials are
+fitted. Without a usable pair it does nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ log = logging.getLogger("mlip_transfer.data.parse")
 
 AGREE = 3.0  # a ratio within [1/3, 3] of 1 agrees
 FRAMES_PER_GROUP = 8
+PAIRS_PER_MATERIAL = 8  # usable pairs fitted per material
+MATERIALS_PER_FILE = 200  # materials with a usable pair, at most; their median decides
 STRAIN_RANGE = (1e-3, 0.06)  # largest |ε_ij| of a usable pair
 MAX_ROTATION = 1e-3  # largest antisymmetric part of the deformation gradient
 MAX_RATTLE = 0.1  # Å, largest non-affine displacement with forces to correct for it
@@ -51,6 +56,9 @@ def small_strain(lattice_a: np.ndarray, lattice_b: np.ndarray) -> np.ndarray | N
     """
     deformation = np.linalg.solve(lattice_a, lattice_b).T  # b_i = D a_i
     if np.max(np.abs(deformation - deformation.T)) / 2 > MAX_ROTATION:
+        return None
+    small = float(np.max(np.abs((deformation + deformation.T) / 2 - np.eye(3))))
+    if not STRAIN_RANGE[0] / 2 <= small <= 2 * STRAIN_RANGE[1]:  # cheap: skip most pairs here
         return None
     # Logarithmic (Hencky) strain: the sum of the small increments, so the trapezoid rule
     # stays second-order accurate for finite strains too.
@@ -97,14 +105,27 @@ def pair_terms(a: Frame, b: Frame) -> tuple[float, float] | None:
     return change, work
 
 
+def _strained_pairs(frames: Sequence[Frame]) -> list[tuple[int, int]]:
+    """Index pairs whose cells may differ by a strain in :data:`STRAIN_RANGE` (one vectorised
+    test of all pairs, so frames of an MD run in one cell cost next to nothing)."""
+    lattices = np.array([frame.lattice for frame in frames])
+    if len(frames) < 2 or np.any(np.abs(np.linalg.det(lattices)) < 1e-9):
+        return []
+    transposed = np.einsum("iab,jbc->ijac", np.linalg.inv(lattices), lattices)  # D_ij^T
+    largest = np.max(np.abs((transposed + transposed.swapaxes(-1, -2)) / 2 - np.eye(3)),
+                     axis=(-1, -2))
+    near = (largest >= STRAIN_RANGE[0] / 2) & (largest <= 2 * STRAIN_RANGE[1])
+    return [(int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(near, k=1)), strict=True)]
+
+
 def material_ratio(frames: Sequence[Frame]) -> float | None:
     """Least-squares ratio of energy changes to stress works over all usable pairs, or None."""
-    terms = [
-        pair
-        for i, first in enumerate(frames)
-        for second in frames[i + 1 :]
-        if (pair := pair_terms(first, second)) is not None
-    ]
+    terms = []
+    for i, j in _strained_pairs(frames):
+        if (pair := pair_terms(frames[i], frames[j])) is not None:
+            terms.append(pair)
+            if len(terms) == PAIRS_PER_MATERIAL:
+                break
     if not terms:
         return None
     change, work = np.array(terms).T
@@ -164,6 +185,8 @@ def energy_stress_warning(
         ratio = material_ratio(frames)
         if ratio is not None:
             ratios.setdefault(frames[0].material_id, ratio)
+            if len(ratios) == MATERIALS_PER_FILE:
+                break
     if not ratios:
         return None
     median = float(np.median(list(ratios.values())))
