@@ -27,6 +27,11 @@ NIBR, FENI = "wbm-1-35262", "wbm-1-17801"
 SETTINGS = surrogate.BuildSettings(max_steps=5, processes=1)
 
 
+def _refuse(token):
+    """``parse_constant`` of a strict ``json.loads``: NaN and Infinity are not JSON."""
+    raise ValueError(f"non-standard JSON token {token}")
+
+
 @pytest.fixture(scope="module")
 def candidates():
     return surrogate.load_candidates(wbm_path=WBM, elemental_path=ELEMENTAL)
@@ -113,10 +118,7 @@ def test_cli_passes_every_flag_and_prints_standard_json(tmp_path, monkeypatch, c
     assert seen["material_ids"] == [NIBR, FENI] and seen["out_dir"] == tmp_path
     assert seen["progress"] is False
 
-    def refuse(token):
-        raise ValueError(f"non-standard JSON token {token}")
-
-    printed = json.loads(capsys.readouterr().out, parse_constant=refuse)
+    printed = json.loads(capsys.readouterr().out, parse_constant=_refuse)
     assert printed == {"frames": 12, "wall_time_s": None}  # NaN as null, elements left out
     with pytest.raises(SystemExit):
         surrogate.main(["--strain", "much"])
@@ -161,7 +163,9 @@ def test_outputs_and_summary(built, frames, materials):
     assert summary["materials"] == 2 and summary["elemental_references"] == 3
     assert summary["n_failed"] == 0
     assert summary["elements"] == ["Br", "Fe", "Ni"]
-    assert json.loads((out / surrogate.SUMMARY_FILE).read_text())["frames"] == len(frames)
+    saved = json.loads((out / surrogate.SUMMARY_FILE).read_text(), parse_constant=_refuse)
+    assert saved["frames"] == len(frames) and saved == json.loads(json.dumps(summary))
+    assert not list(out.glob(".tmp*"))  # no temporary of an atomic write left behind
     assert len(materials) == 5 * 2
 
 
