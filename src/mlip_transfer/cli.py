@@ -8,18 +8,19 @@ see what the paper's filters would drop) without running the workflow.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from mlip_transfer.core.errors import ConfigError, DataError
+from mlip_transfer.core.files import write_json_atomic
 from mlip_transfer.transfer.models import load_chgnet
 
 EXAMPLES = """\
 examples:
   mlip-transfer parse extxyz --xyz my_r2scan.xyz --functional r2scan --out parsed/
+  mlip-transfer parse extxyz --xyz vasp.xyz --stress-unit kBar --energy-key REF_energy --material-ids-from match --out parsed/
   mlip-transfer parse mp --r2scan-json MPr2SCAN.json --thermo-json mp_thermo.json --out parsed/ --on-invalid drop
   mlip-transfer split parsed/ --seed 42
   mlip-transfer check-config config/paper.yaml
@@ -28,6 +29,57 @@ examples:
   mlip-transfer build-default --help
   mlip-transfer diagnose --data parsed/ --functional r2scan --max-frames 500 --json diagnosis.json
 """
+
+
+# extxyz settings with a flag of their own (--stress-unit ...); unset flags keep the loader's defaults.
+EXTXYZ_FLAGS = (
+    "stress_unit",
+    "material_ids_from",
+    "material_id_key",
+    "energy_key",
+    "forces_key",
+    "stress_key",
+    "magmoms_key",
+    "energy_uncorrected_key",
+    "frame_id_key",
+)
+LABEL_FLAGS = {
+    "energy_key": "total energy (eV) in atoms.info or the calculator results",
+    "forces_key": "per-atom forces (eV/A) in atoms.arrays",
+    "stress_key": "stress in atoms.info (Voigt 6 or 3x3 values, in --stress-unit)",
+    "magmoms_key": "per-atom magnetic moments (muB) in atoms.arrays",
+    "energy_uncorrected_key": "energy before empirical corrections in atoms.info",
+    "frame_id_key": "frame id in atoms.info (else FILESTEM-INDEX)",
+}
+
+
+def _add_extxyz_flags(parse: argparse.ArgumentParser) -> None:
+    """The flags of the ``data.extxyz`` settings: stress unit, material ids, label names."""
+    from mlip_transfer.data.loaders.extxyz import MATERIAL_ID_MODES, ExtxyzConfig
+    from mlip_transfer.data.loaders.stress_units import STRESS_UNITS
+
+    defaults = ExtxyzConfig()
+    group = parse.add_argument_group("extxyz settings (data.extxyz in a workflow config)")
+    group.add_argument(
+        "--stress-unit", choices=list(STRESS_UNITS),
+        help="unit of the stress in the files, ASE sign (positive = tensile); converted to GPa "
+        f"(default {defaults.stress_unit}, ASE's unit; eV/A3 is the old spelling)",
+    )
+    group.add_argument(
+        "--material-ids-from", choices=list(MATERIAL_ID_MODES),
+        help="info: the material id is atoms.info[--material-id-key], a frame without one is "
+        "refused if it could leak across the split; match: group frames without one by "
+        f"structure matching (default {defaults.material_ids_from})",
+    )
+    group.add_argument(
+        "--material-id-key", metavar="KEY",
+        help=f"atoms.info key of the material id (default {defaults.material_id_key})",
+    )
+    for key, what in LABEL_FLAGS.items():
+        group.add_argument(
+            "--" + key.replace("_", "-"), metavar="NAME",
+            help=f"name of the {what} (default {getattr(defaults, key)})",
+        )
 
 
 def _parse(args: argparse.Namespace) -> int:
@@ -40,12 +92,17 @@ def _parse(args: argparse.Namespace) -> int:
         filters["on_invalid_record"] = args.on_invalid
     if args.no_dedup:
         filters["deduplicate"] = False
+    given = [key for key in EXTXYZ_FLAGS if getattr(args, key) is not None]
+    if given and args.source != "extxyz":
+        flags = ", ".join("--" + key.replace("_", "-") for key in given)
+        raise ConfigError(f"{flags}: only for source extxyz, not {args.source}")
     if args.source == "default":
         settings = {"path": args.path}
     elif args.source == "mp":
         settings = {"r2scan_json": args.r2scan_json, "mptrj_json": args.mptrj_json, "thermo_json": args.thermo_json}
     else:
         settings = {"paths": args.xyz, "functional": args.functional, "materials_csv": args.materials_csv}
+        settings |= {key: getattr(args, key) for key in given}
     if args.max_materials:
         settings["max_materials"] = args.max_materials
     report = parse_dataset(
@@ -129,7 +186,7 @@ def _diagnose(args: argparse.Namespace) -> int:
     print(report.to_markdown())
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        write_json_atomic(args.json, report.to_dict())  # standard JSON: NaN -> null
     return 0
 
 
@@ -169,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("--on-invalid", choices=["error", "drop"], help="malformed records: stop (default) or drop and count")
     parse.add_argument("--no-dedup", action="store_true", help="skip the StructureMatcher deduplication (criterion 4)")
     parse.add_argument("--max-materials", type=int, help="parse only this many materials (quick look)")
+    _add_extxyz_flags(parse)
     parse.set_defaults(handler=_parse)
 
     split = commands.add_parser("split", help="split a canonical dataset 8:1:1 by material id")

@@ -21,7 +21,13 @@ import pytest
 
 from mlip_transfer.core import checkpoints as C
 from mlip_transfer.core.errors import ConfigError
-from mlip_transfer.core.files import atomic_path, dumps_json, write_csv_atomic, write_json_atomic
+from mlip_transfer.core.files import (
+    atomic_path,
+    dumps_json,
+    open_atomic,
+    write_csv_atomic,
+    write_json_atomic,
+)
 
 TESTS = Path(__file__).parents[1]
 FIXTURES = TESTS / "fixtures"
@@ -131,6 +137,20 @@ def test_a_failed_write_leaves_neither_the_file_nor_its_temporary(tmp_path):
     write_csv_atomic(path, pd.DataFrame({"a": [1, 2]}), index=False)  # compression by suffix
     assert gzip.decompress(path.read_bytes()) == b"a\n1\n2\n"
     assert [p.name for p in tmp_path.iterdir()] == ["table.csv.gz"]
+
+
+def test_open_atomic_moves_a_closed_complete_file_or_leaves_nothing(tmp_path):
+    path = tmp_path / "dropped.csv"
+    path.write_text("old\n")
+    with pytest.raises(KeyboardInterrupt), open_atomic(path, "w", encoding="utf-8") as handle:
+        handle.write("new, half")
+        raise KeyboardInterrupt
+    assert path.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["dropped.csv"]
+    with open_atomic(path, "w", encoding="utf-8") as handle:
+        handle.write("new\n")
+        assert path.read_text() == "old\n"  # replaced only when the block ends
+    assert handle.closed and path.read_text() == "new\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["dropped.csv"]
 
 
 def _thermo_session():

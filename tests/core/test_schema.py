@@ -75,3 +75,26 @@ def test_every_section_of_the_configs_is_required():
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.name)
 def test_each_shipped_config_validates(path):
     validate_config(strict_load(path.read_text()))
+
+
+def test_schema_declares_every_extxyz_setting_with_the_loaders_default():
+    """Every setting the extended XYZ loader reads is in the schema, typed, with its default."""
+    from dataclasses import fields
+
+    from mlip_transfer.data.loaders.extxyz import ExtxyzConfig
+    from mlip_transfer.data.sources import _KNOWN_SETTINGS
+
+    extxyz = strict_load(SCHEMA_PATH.read_text())["properties"]["data"]["properties"]["extxyz"]
+    declared = extxyz["properties"]
+    assert set(declared) == _KNOWN_SETTINGS["extxyz"] - {"material_ids", "max_materials"}
+    for item in fields(ExtxyzConfig):
+        assert declared[item.name]["default"] == item.default, item.name
+        assert declared[item.name]["type"] == "string" and declared[item.name]["description"]
+    config = strict_load(CONFIGS[0].read_text())
+    config["data"]["extxyz"] |= {"energy_key": "REF_energy", "forces_key": "REF_forces"}
+    validate_config(config)
+    for bad in ({"energy_key": ""}, {"stress_key": 3}, {"forces_name": "F"}):
+        broken = strict_load(CONFIGS[0].read_text())
+        broken["data"]["extxyz"] |= bad
+        with pytest.raises(ConfigError):
+            validate_config(broken)

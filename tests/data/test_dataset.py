@@ -1,5 +1,6 @@
 import gzip
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -8,6 +9,7 @@ from pymatgen.core import Lattice, Structure
 
 from mlip_transfer.core.errors import DataError
 from mlip_transfer.data.dataset import (
+    MATERIAL_COLUMNS,
     Frame,
     read_frames,
     read_materials,
@@ -108,3 +110,36 @@ def test_materials_table_checks_columns_and_nan(tmp_path):
         read_materials(tmp_path / "nan.csv")
     with pytest.raises(DataError, match="lacks columns"):
         write_materials(tmp_path / "x.csv", table.drop(columns="formula"))
+
+
+def test_interrupted_frame_and_material_writes_leave_no_partial_file(tmp_path, monkeypatch):
+    """A failure mid-write leaves the earlier complete file (or nothing), never a half file."""
+    path = tmp_path / "frames.jsonl.gz"
+    write_frames(path, [make_frame()])
+    before = path.read_bytes()
+
+    def frames_then_failure():
+        yield make_frame(frame_id="mp-22862-1")
+        raise RuntimeError("killed mid-write")
+
+    with pytest.raises(RuntimeError, match="killed mid-write"):
+        write_frames(path, frames_then_failure())
+    assert path.read_bytes() == before
+    with pytest.raises(RuntimeError, match="killed mid-write"):
+        write_frames(tmp_path / "new.jsonl.gz", frames_then_failure())
+    assert not (tmp_path / "new.jsonl.gz").exists()
+
+    row = dict.fromkeys(MATERIAL_COLUMNS, 0.0) | {
+        "material_id": "mp-1", "formula": "Si", "functional": "r2scan", "is_elemental_reference": True
+    }
+    table = pd.DataFrame([row])
+
+    def half_csv(self, path, **_):
+        Path(path).write_text("material_id,formula\nmp-1,")  # the first bytes, then the kill
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", half_csv)
+    with pytest.raises(OSError, match="disk full"):
+        write_materials(tmp_path / "materials.csv", table)
+    assert not (tmp_path / "materials.csv").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames.jsonl.gz"]

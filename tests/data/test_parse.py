@@ -82,7 +82,7 @@ def test_mp_source_writes_a_readable_canonical_folder(tmp_path, caplog):
         ("mp-2536000-0-4", "energy_out_of_window"),
     }
     assert any("dropped 1 as duplicate" in r.getMessage() for r in caplog.records)
-    assert not (out / "frames.jsonl.gz.partial").exists()
+    assert not list(out.glob(".tmp*")), "a temporary file of an atomic write was left behind"
 
 
 def test_mp_source_subsets_and_invalid_records(tmp_path):
@@ -158,7 +158,16 @@ def test_default_source_reapplies_filters_idempotently(tmp_path):
         filters=FilterConfig(max_energy_above_relaxed=0.005),
         out_dir=tmp_path / "tight",
     )
-    assert report.dropped_counts["energy_out_of_window"] > 0
+    # exactly the frames more than 5 meV/atom above their material's relaxed energy
+    materials = read_materials(tmp_path / "mp" / "materials.csv")
+    relaxed = {(m.material_id, m.functional): m.relaxed_energy_per_atom for m in materials.itertuples()}
+    expected = {
+        f.frame_id for f in first if f.energy_per_atom - relaxed[(f.material_id, f.functional)] > 0.005
+    }
+    assert 0 < len(expected) < len(first)
+    assert {r.frame_id for r in report.dropped} == expected
+    assert report.dropped_counts["energy_out_of_window"] == len(expected)
+    assert report.kept == len(first) - len(expected)
 
 
 def test_duplicate_frame_ids_across_files_are_an_error(tmp_path):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ase import units
 
 from mlip_transfer.core.errors import ConfigError, DataError
 from mlip_transfer.core.provenance import DataSource
@@ -24,6 +25,11 @@ ELEMENTAL = REFERENCE / "MatPES-PBE-Element-Refs.json.gz"
 # Small materials with small elemental references: NiBr carries an MP2020 correction, FeNi none.
 NIBR, FENI = "wbm-1-35262", "wbm-1-17801"
 SETTINGS = surrogate.BuildSettings(max_steps=5, processes=1)
+
+
+def _refuse(token):
+    """``parse_constant`` of a strict ``json.loads``: NaN and Infinity are not JSON."""
+    raise ValueError(f"non-standard JSON token {token}")
 
 
 @pytest.fixture(scope="module")
@@ -95,11 +101,27 @@ def test_settings_are_validated():
         surrogate.BuildSettings(rattle=-0.1)
 
 
-def test_cli_help(capsys):
-    with pytest.raises(SystemExit) as info:
-        surrogate.main(["--help"])
-    assert info.value.code == 0
-    assert "--n-materials" in capsys.readouterr().out
+def test_cli_passes_every_flag_and_prints_standard_json(tmp_path, monkeypatch, capsys):
+    from mlip_transfer.data.surrogate import cli
+
+    seen = {}
+
+    def fake_build(**kwargs):
+        seen.update(kwargs)
+        return {"frames": 12, "wall_time_s": float("nan"), "elements": ["Ni"]}
+
+    monkeypatch.setattr(cli, "build_surrogate_dataset", fake_build)
+    argv = ["--out", str(tmp_path), "--n-materials", "7", "--strain", "0.02", "--processes", "1",
+            "--material-ids", NIBR, FENI, "--no-progress"]
+    assert surrogate.main(argv)["frames"] == 12
+    assert seen["settings"] == surrogate.BuildSettings(n_materials=7, strain=0.02, processes=1)
+    assert seen["material_ids"] == [NIBR, FENI] and seen["out_dir"] == tmp_path
+    assert seen["progress"] is False
+
+    printed = json.loads(capsys.readouterr().out, parse_constant=_refuse)
+    assert printed == {"frames": 12, "wall_time_s": None}  # NaN as null, elements left out
+    with pytest.raises(SystemExit):
+        surrogate.main(["--strain", "much"])
 
 
 def test_unknown_material_is_a_located_error(tmp_path):
@@ -141,7 +163,9 @@ def test_outputs_and_summary(built, frames, materials):
     assert summary["materials"] == 2 and summary["elemental_references"] == 3
     assert summary["n_failed"] == 0
     assert summary["elements"] == ["Br", "Fe", "Ni"]
-    assert json.loads((out / surrogate.SUMMARY_FILE).read_text())["frames"] == len(frames)
+    saved = json.loads((out / surrogate.SUMMARY_FILE).read_text(), parse_constant=_refuse)
+    assert saved["frames"] == len(frames) and saved == json.loads(json.dumps(summary))
+    assert not list(out.glob(".tmp*"))  # no temporary of an atomic write left behind
     assert len(materials) == 5 * 2
 
 
@@ -189,10 +213,19 @@ def test_expanded_cell_has_tensile_stress(candidates):
     """ASE/CHGNet sign: an expanded cell pulls inwards, which is positive stress."""
     from chgnet.model import CHGNet
 
-    structure = candidates["elem-Ni"].structure.copy()
-    structure.scale_lattice(structure.volume * 1.15)
-    stress = CHGNet.load(verbose=False, use_device="cpu").predict_structure(structure)["s"]
-    assert np.trace(stress) > 0
+    model = CHGNet.load(verbose=False, use_device="cpu")
+    expanded = candidates["elem-Ni"].structure.copy()
+    expanded.scale_lattice(expanded.volume * 1.15)
+    stress = model.predict_structure(expanded)["s"]  # GPa
+    # ASE: sigma = (1/V) dE/d(strain); a hydrostatic strain d gives dE = V tr(sigma) d.
+    energies = []
+    for step in (-0.002, 0.002):
+        strained = expanded.copy()
+        strained.apply_strain(step)
+        energies.append(model.predict_structure(strained)["e"] * len(strained))
+    trace_ev_a3 = (energies[1] - energies[0]) / (0.004 * expanded.volume)
+    assert np.trace(stress) > 1.0  # tensile, and clearly so at 15 % expansion
+    assert np.trace(stress) == pytest.approx(trace_ev_a3 / units.GPa, rel=0.05)
 
 
 @pytest.mark.slow

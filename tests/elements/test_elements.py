@@ -473,3 +473,24 @@ def test_configs_state_their_scale_and_bad_element_settings_are_rejected():
     bad["elements"]["pool_size"] = 50
     with pytest.raises(ConfigError, match="pool_size"):
         validate_config(bad)
+
+
+def test_interrupted_write_dataset_leaves_no_partial_file(ge_frames, tmp_path, monkeypatch):
+    """A kill while ``frames.csv`` is written leaves no partial file at any final path."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from mlip_transfer.data.dataset import read_frames
+
+    pool, _ = ge_frames
+
+    def killed(self, path, **_):
+        Path(path).write_text("frame_id,element\n")  # the header, then the kill
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_dataset(tmp_path, pool, element="Ge", ground_state_energy=-3.86)
+    assert [p.name for p in tmp_path.iterdir()] == ["frames.jsonl.gz"]  # complete, written first
+    assert len(read_frames(tmp_path / "frames.jsonl.gz")) == len(pool)

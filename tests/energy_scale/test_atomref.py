@@ -6,6 +6,7 @@ import copy
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from pymatgen.core import Composition, Lattice, Structure
 
@@ -192,3 +193,22 @@ def test_swap_shifts_prediction_by_exactly_the_composition_dot_difference(gga_mo
     fit = fit_atomref(["Li2FeO", "Li", "Fe", "O2"], [-9.0, -1.9, -8.3, -4.9])
     set_model_atomref(model, fit)
     assert read_model_atomref(model)["Fe"] == pytest.approx(fit.energies["Fe"], abs=1e-5)
+
+
+def test_interrupted_csv_write_keeps_the_earlier_file(tmp_path, monkeypatch):
+    comps, energies = synthetic(elements=("Li", "O", "Ni"))
+    fit = fit_atomref(comps, energies)
+    path = fit.write_csv(tmp_path / "atomref.csv")
+    before = path.read_bytes()
+
+    def killed(self, handle, **_):  # a few bytes of the table, then the kill
+        handle.write("element,Z,energy\nLi,3,")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", killed)
+    with pytest.raises(KeyboardInterrupt):
+        fit.write_csv(path)
+    with pytest.raises(KeyboardInterrupt):
+        fit.write_csv(tmp_path / "new.csv")
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["atomref.csv"]

@@ -19,7 +19,7 @@ import math
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -41,6 +41,23 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def open_atomic(path: str | os.PathLike, mode: str = "w", **open_args: Any) -> Iterator[IO]:
+    """``open`` a temporary sibling of ``path`` for writing; move it onto ``path`` when the block
+    succeeds (the file is closed first), remove it when the block raises.
+
+    Args:
+        path: The file to write.
+        mode: A write mode of :func:`open` (``"w"``, ``"wb"``).
+        **open_args: Further arguments of :func:`open` (``encoding``, ``newline``).
+
+    Yields:
+        The open file.
+    """
+    with atomic_path(path) as tmp, open(tmp, mode, **open_args) as handle:
+        yield handle
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

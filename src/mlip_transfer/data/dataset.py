@@ -47,6 +47,7 @@ import pandas as pd
 from pymatgen.core import Element, Lattice, Structure
 
 from mlip_transfer.core.errors import DataError
+from mlip_transfer.core.files import atomic_path, write_csv_atomic
 
 FUNCTIONAL_NAMES = {"gga": "GGA/GGA+U", "r2scan": "r2SCAN"}
 FRAMES_FILE = "frames.jsonl.gz"
@@ -235,12 +236,21 @@ def validate_frame(frame: Frame, *, file: str | None = None) -> None:
 
 
 def write_frames(path: str | Path, frames: Iterable[Frame]) -> int:
-    """Write frames as gzip-compressed JSON lines; returns how many were written."""
+    """Write frames as gzip-compressed JSON lines; returns how many were written.
+
+    The file is written under a temporary name and renamed when complete
+    (:func:`~mlip_transfer.core.files.atomic_path`): a failure or kill mid-write (also one
+    raised by the ``frames`` iterator) leaves nothing at ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     count = 0
     # No name and mtime=0 in the gzip header keep the file, and its checksum, deterministic.
-    with open(path, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as handle:
+    with (
+        atomic_path(path) as tmp,
+        open(tmp, "wb") as raw,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as handle,
+    ):
         for frame in frames:
             handle.write((json.dumps(frame.to_dict(), separators=(",", ":")) + "\n").encode())
             count += 1
@@ -279,12 +289,12 @@ def read_frames(path: str | Path) -> list[Frame]:
 
 
 def write_materials(path: str | Path, table: pd.DataFrame) -> None:
-    """Write the per-material table after checking its columns."""
+    """Write the per-material table (atomically) after checking its columns."""
     missing = [col for col in MATERIAL_COLUMNS if col not in table.columns]
     if missing:
         raise DataError(f"materials table lacks columns {missing}", file=str(path))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    table.loc[:, list(MATERIAL_COLUMNS)].to_csv(path, index=False, float_format="%.8f")
+    write_csv_atomic(path, table.loc[:, list(MATERIAL_COLUMNS)], index=False, float_format="%.8f")
 
 
 def read_materials(path: str | Path) -> pd.DataFrame:

@@ -122,16 +122,10 @@ def _unique_ids(
 
 
 def _write_frames_whole(out_dir: Path, frames: Iterable[Frame]) -> int:
-    """Write the frames file through a partial file, so a failed parse leaves none behind."""
+    """Write the frames file; :func:`write_frames` is atomic, so a parse that fails mid-write
+    (the frames iterator raises) leaves no partial frames file behind."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    partial = out_dir / (FRAMES_FILE + ".partial")
-    try:
-        n_frames = write_frames(partial, frames)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    partial.replace(out_dir / FRAMES_FILE)
-    return n_frames
+    return write_frames(out_dir / FRAMES_FILE, frames)
 
 
 def _refuse_empty(out_dir: Path, report: ParseReport) -> None:

@@ -7,10 +7,11 @@ the reasons are the paper's criteria of :mod:`mlip_transfer.data.filters` plus `
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from mlip_transfer.core.files import open_atomic, write_json_atomic
 
 if TYPE_CHECKING:
     from mlip_transfer.data.dataset import Frame
@@ -125,13 +126,13 @@ class ParseReport:
     def write_json(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")
+        write_json_atomic(path, self.to_dict())  # standard JSON: NaN -> null
         return path
 
     def write_dropped_csv(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", newline="") as handle:
+        with open_atomic(path, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(DROPPED_COLUMNS)
             for record in sorted(self.dropped, key=DroppedRecord.sort_key):

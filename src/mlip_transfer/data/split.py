@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlip_transfer.core.errors import ConfigError, DataError
+from mlip_transfer.core.files import write_csv_atomic
 from mlip_transfer.data.dataset import check_rows
 
 SPLITS = ("train", "val", "test")
@@ -76,7 +77,7 @@ def write_split(path: str | Path, assignment: dict[str, str]) -> pd.DataFrame:
     """Write the split as a two-column CSV (``material_id``, ``split``) and return it."""
     table = pd.DataFrame(sorted(assignment.items()), columns=["material_id", "split"])
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(path, index=False)
+    write_csv_atomic(path, table, index=False)
     return table
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlip_transfer.core.errors import DataError
+from mlip_transfer.core.files import write_csv_atomic
 from mlip_transfer.data.dataset import (
     FRAMES_FILE,
     Frame,
@@ -71,7 +72,11 @@ def frame_row(frame: Frame, *, file: str | None = None) -> dict[str, object]:
 def write_dataset(
     folder: str | Path, frames: Iterable[Frame], *, element: str, ground_state_energy: float
 ) -> pd.DataFrame:
-    """Write ``frames.jsonl.gz``, ``frames.csv`` and ``materials.csv``; returns the index."""
+    """Write ``frames.jsonl.gz``, ``frames.csv`` and ``materials.csv``; returns the index.
+
+    Each file is written atomically (a temporary name, then a rename), so an interrupted write
+    leaves no partial file at its final path.
+    """
     folder = Path(folder)
     frames = list(frames)
     index = pd.DataFrame([frame_row(f) for f in frames], columns=list(INDEX_COLUMNS))
@@ -79,7 +84,7 @@ def write_dataset(
     if duplicated.any():
         raise DataError("frame id appears twice", record=index.loc[duplicated, "frame_id"].iloc[0])
     write_frames(folder / FRAMES_FILE, frames)
-    index.to_csv(folder / INDEX_FILE, index=False)
+    write_csv_atomic(folder / INDEX_FILE, index, index=False)
     materials = pd.DataFrame(
         [
             {

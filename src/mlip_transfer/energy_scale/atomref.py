@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from mlip_transfer.core.errors import DataError
+from mlip_transfer.core.files import open_atomic
 from mlip_transfer.energy_scale.compositions import (
     CompositionLike,
     atomic_number,
@@ -126,7 +127,7 @@ class AtomRefFit:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         header = {k: getattr(self, k) for k in _META}
-        with open(path, "w", encoding="utf-8") as handle:
+        with open_atomic(path, "w", encoding="utf-8") as handle:  # complete or absent
             for key, value in header.items():
                 handle.write(f"# {key}={value!r}\n")
             # Default float formatting is repr, so energies round-trip exactly.

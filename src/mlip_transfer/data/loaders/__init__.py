@@ -1,7 +1,9 @@
 """Readers that turn each supported data source into canonical frames.
 
 * :mod:`.mp_trajectories`: the MPtrj / MP-r2SCAN trajectory JSON (streamed with ijson);
-* :mod:`.extxyz`: user-supplied extended XYZ files (via ASE);
+* :mod:`.extxyz`: user-supplied extended XYZ files (via ASE); their material ids
+  (:mod:`.extxyz_materials`) and stress-unit checks (:mod:`.stress_units` by size,
+  :mod:`.strain_stress` by the energies of strained frames);
 * :mod:`.mp_api`: the Materials Project REST client for thermo docs, and their cache;
 * :mod:`.mp_materials`: thermo docs -> the canonical materials table.
 """

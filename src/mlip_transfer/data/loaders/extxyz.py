@@ -12,7 +12,8 @@ Units and conventions:
   ``stress_unit``: ``eV/A^3`` (ASE's unit, the default), ``GPa`` or ``kBar``, converted to GPa.
   Voigt 6-vectors (xx, yy, zz, yz, xz, xy) and 3x3 / 9-vectors are both accepted. A file whose
   stresses look implausible in the declared unit gets a warning naming it
-  (:mod:`.stress_units`).
+  (:mod:`.stress_units`), and so does one whose homogeneously strained frames of one material
+  have energies that contradict the declared unit (:mod:`.strain_stress`).
 
 Ids: ``material_id`` comes from ``info[material_id_key]``; a frame without one is given the
 provisional id ``{file stem}-{index}`` (index = position in the file, from 0), which
@@ -50,6 +51,7 @@ from mlip_transfer.data.loaders._common import (
     number,
     relocate,
 )
+from mlip_transfer.data.loaders.strain_stress import StrainedFrames
 from mlip_transfer.data.loaders.stress_units import STRESS_UNITS, warn_stress_unit
 from mlip_transfer.data.report import ParseReport
 
@@ -303,6 +305,7 @@ def iter_extxyz_with_ids(
     path = Path(path)
     file = str(path)
     stress_sizes = []  # per frame, max |stress component| in GPa, for the unit check
+    strained = StrainedFrames()  # and a few frames per material for the energy-based check
     for index, line_number, text in _split_frames(path):
         record = f"{path.stem}-{index}"
         material_id = None
@@ -327,10 +330,14 @@ def iter_extxyz_with_ids(
             continue
         if frame.stress is not None:
             stress_sizes.append(float(np.max(np.abs(frame.stress))))
+        strained.add(frame, has_material_id=config.material_id_key in atoms.info)
         yield frame, config.material_id_key in atoms.info
     warning = warn_stress_unit(stress_sizes, declared=config.stress_unit, file=file)
     if warning and report is not None:
         report.notes.setdefault("stress_unit_warnings", {})[file] = warning
+    warning = strained.warn(declared=config.stress_unit, file=file)
+    if warning and report is not None:
+        report.notes.setdefault("stress_unit_energy_warnings", {})[file] = warning
 
 
 def iter_extxyz_frames(path: str | Path, **kwargs: Any) -> Iterator[Frame]:

@@ -9,7 +9,8 @@ A unit cannot be read off the numbers for certain, but a wrong one is usually of
 factor (160 between eV/Å³ and GPa, 1600 between eV/Å³ and kBar): the median over a file's
 frames of the largest stress component then lands far outside what DFT frames show. The check
 warns (naming the file) when the declared unit gives an implausible median and another unit a
-plausible one; a factor of 10 (GPa vs kBar) is usually too small to tell.
+plausible one; a factor of 10 (GPa vs kBar) is usually too small to tell by size, but
+:mod:`.strain_stress` tells it from the energies of strained frames where a file has them.
 """
 
 from __future__ import annotations

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from mlip_transfer.core.errors import DataError
+from mlip_transfer.core.files import write_json_atomic
 from mlip_transfer.core.provenance import SURROGATE_DEFAULT
 from mlip_transfer.data import dataset
 from mlip_transfer.data.surrogate.candidates import (
@@ -203,7 +203,7 @@ def build_surrogate_dataset(
     _write_provenance(out_dir, settings=settings, material_ids=None if material_ids is None else draw,
                       inputs=(wbm_path, elemental_path), chosen=chosen, candidates=candidates)
     summary = _summary(kept, frames, candidates, failed, dropped, time.perf_counter() - began)
-    (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    write_json_atomic(out_dir / SUMMARY_FILE, summary, sort_keys=True)  # NaN -> null
     logger.info("wrote %d frames of %d materials to %s in %.0f s", len(frames), len(kept), out_dir,
                 summary["wall_time_s"])
     return summary

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from mlip_transfer.core.files import dumps_json
 from mlip_transfer.data.surrogate.build import build_surrogate_dataset
 from mlip_transfer.data.surrogate.settings import (
     DEFAULT_ELEMENTAL_PATH,
@@ -57,5 +57,5 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         material_ids=args.material_ids,
         progress=not args.no_progress,
     )
-    print(json.dumps({k: v for k, v in summary.items() if k != "elements"}, indent=2))
+    print(dumps_json({k: v for k, v in summary.items() if k != "elements"}))
     return summary
