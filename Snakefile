@@ -11,13 +11,14 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/common_report.smk"
-include: "workflow/rules/report.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/energy_scale.smk"
 include: "workflow/rules/transfer.smk"
 include: "workflow/rules/scaling.smk"
 include: "workflow/rules/density.smk"
 include: "workflow/rules/elements.smk"
+# Last: its notebook_html rule lists the notebooks of every stage above.
+include: "workflow/rules/report.smk"
 
 
 rule all:

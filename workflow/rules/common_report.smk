@@ -29,7 +29,17 @@ def report_figures(stem, caption, subcategory):
     return [in_report(path) if path == shown else path for path in files]
 
 
+def executed_notebooks(targets):
+    """The executed notebooks among `targets`."""
+    return [t for t in targets if t.endswith(".ipynb")]
+
+
+def notebook_pages(targets):
+    """The HTML page of each executed notebook among `targets` (rule notebook_html makes all
+    of them in one job)."""
+    return [t[: -len(".ipynb")] + ".html" for t in executed_notebooks(targets)]
+
+
 def report_targets(targets):
     """What the report needs beside `targets`: HTML copies of their notebooks, the provenance."""
-    notebooks = [t[: -len(".ipynb")] + ".html" for t in targets if t.endswith(".ipynb")]
-    return notebooks + [f"{OUT}/report/provenance.html"]
+    return notebook_pages(targets) + [f"{OUT}/report/provenance.html"]

@@ -13,23 +13,23 @@ localrules:
 
 rule notebook_html:
     input:
-        f"{NOTEBOOKS}/{{notebook}}.ipynb",
+        notebooks=executed_notebooks(all_targets()),
     output:
-        report(
-            f"{NOTEBOOKS}/{{notebook}}.html",
-            caption="../report/notebook.rst",
-            category="Executed notebooks",
-            labels={"notebook": "{notebook}"},
-        ),
+        [
+            report(
+                html,
+                caption="../report/notebook.rst",
+                category="Executed notebooks",
+                labels={"notebook": Path(html).stem},
+            )
+            for html in notebook_pages(all_targets())
+        ],
     log:
-        f"{LOGS}/notebook_html_{{notebook}}.log",
+        f"{LOGS}/notebook_html.log",
     conda:
         "../../envs/analysis.yaml"
-    params:
-        folder=lambda wildcards, output: Path(output[0]).parent,
-    shell:
-        "jupyter nbconvert --to html --output-dir {params.folder} --output {wildcards.notebook}"
-        " {input} > {log} 2>&1"
+    script:
+        "../scripts/notebook_html.py"
 
 
 rule report_provenance:

@@ -11,11 +11,11 @@ MODEL_LABELS = METHODS + [k for k, v in EVALUATION["reference_models"].items() i
 TRANSFER_FIGURES = ["table1", "fig3a_gradients", "fig3bc_energy_mae"]
 
 
-# Not yet part of `all`: run with `snakemake --profile profiles/local transfer` (see NOTES.md).
+# The transfer stage alone: `snakemake --profile profiles/local transfer`. Its notebooks' HTML
+# pages come with `all` (rule notebook_html converts every notebook of the run at once).
 rule transfer:
     input:
         transfer_targets(),
-        report_targets(transfer_targets()),
 
 
 rule train_method:
