@@ -130,7 +130,11 @@ def test_outputs_tables_gradients_and_model_file(built, frames, cache, tmp_path)
     assert summary["val_after"]["energy_mae_mev_per_atom"] == pytest.approx(
         1000 * history["energy_mae"][2]
     )
-    assert summary["train_structures_per_s"] > 0
+    # Throughput: the 12 training structures of the one epoch over that epoch's training time.
+    train_s = history.loc[history["split"] == "train", "wall_s"].sum()
+    assert summary["n_train"] == 12 and summary["train_time_s"] == pytest.approx(train_s)
+    assert summary["train_structures_per_s"] == pytest.approx(12 / train_s)
+    assert summary["train_structures_per_s_this_run"] == pytest.approx(12 / train_s)
     assert summary["model_info"]["atomref_start"].startswith("Eq. 2 refit")
     loaded = CHGNet.from_file(str(tmp_path / "model_final.pt"))
     for (name, a), b in zip(loaded.state_dict().items(), model.state_dict().values()):
