@@ -7,6 +7,7 @@ are generated here with the library's own fits (``fit_atomref``, ``referenced_en
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -233,7 +234,7 @@ def _cell_labels(axes: dict) -> dict[str, str]:
     symbols = {Element.from_Z(z).symbol for z in range(1, 119)}
     return {
         text: label
-        for text, label in zip(texts, texts[1:])
+        for text, label in itertools.pairwise(texts)
         if text in symbols and re.fullmatch(r"(<|[-−])?[\d.]+[kM]?", label)
     }
 

@@ -40,7 +40,7 @@ def _scatter(collection: PathCollection) -> dict[str, Any]:
     offsets = np.ma.asarray(collection.get_offsets(), dtype=float).reshape(-1, 2)
     return {
         "label": collection.get_label(),
-        "n_points": int(len(offsets)),
+        "n_points": len(offsets),
         "offsets": _floats(offsets),
     }
 
