@@ -7,9 +7,7 @@ are generated here with the library's own fits (``fit_atomref``, ``referenced_en
 
 from __future__ import annotations
 
-import itertools
 import json
-import re
 from pathlib import Path
 
 import matplotlib
@@ -20,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from figure_checks import cell_labels, offsets
 from matplotlib.colors import to_rgba
 from pymatgen.core import Composition, Element
 
@@ -228,21 +227,6 @@ def test_synthetic_inputs_look_like_the_paper(inputs):
     assert "Yb" not in set(atomrefs.query("functional == 'r2scan'")["element"])
 
 
-def _cell_labels(axes: dict) -> dict[str, str]:
-    """Element symbol -> value label of a periodic-table heatmap's summary (figure_summary)."""
-    texts = axes["texts"]
-    symbols = {Element.from_Z(z).symbol for z in range(1, 119)}
-    return {
-        text: label
-        for text, label in itertools.pairwise(texts)
-        if text in symbols and re.fullmatch(r"(<|[-−])?[\d.]+[kM]?", label)
-    }
-
-
-def _offsets(axes: dict, index: int = 0) -> np.ndarray:
-    return np.array(axes["scatter"][index]["offsets"], dtype=float)
-
-
 def test_each_plot_function_draws_its_data(inputs, tmp_path):
     """Each figure, read back from the figure object: the labelled axes and the plotted numbers
     equal the input tables; the summary saved beside the image is the same record."""
@@ -274,13 +258,13 @@ def test_each_plot_function_draws_its_data(inputs, tmp_path):
         assert json.loads((tmp_path / f"{name}.json").read_text()) == json.loads(dumps_json(drawn[name]))
 
     # Fig. 1a: every element's structure count written in its cell.
-    cells = _cell_labels(drawn["occurrence"]["axes"][0])
+    cells = cell_labels(drawn["occurrence"]["axes"][0])
     assert {el: cells.get(el) for el in counts} == {el: compact_number(n) for el, n in counts.items()}
 
     # Fig. 1b: one point per material at (r2SCAN, GGA) raw energy; the histograms count them all.
     scatter, top, _ = drawn["relaxed"]["axes"]
     assert scatter["xlabel"].startswith("r2SCAN") and scatter["ylabel"].startswith("GGA")
-    np.testing.assert_allclose(_offsets(scatter), referenced[["raw_r2scan", "raw_gga"]].to_numpy())
+    np.testing.assert_allclose(offsets(scatter), referenced[["raw_r2scan", "raw_gga"]].to_numpy())
     assert sum(top["bars"][0]["heights"]) == len(referenced)
 
     # Fig. 2a: the refit r2SCAN AtomRef line at each Z is the fitted energy (NaN where not fitted).
@@ -295,14 +279,14 @@ def test_each_plot_function_draws_its_data(inputs, tmp_path):
 
     # Fig. 2b: raw and scaled panels plot every material; the CI text is the correlation's.
     raw, scaled = (drawn["referenced"]["axes"][i] for i in (0, 3))
-    np.testing.assert_allclose(_offsets(scaled), referenced[["scaled_r2scan", "scaled_gga"]].to_numpy())
+    np.testing.assert_allclose(offsets(scaled), referenced[["scaled_r2scan", "scaled_gga"]].to_numpy())
     assert raw["scatter"][0]["n_points"] == len(referenced)
     assert f"ρ = {correlation['refit']['scaled']['rho']:.3f}" in scaled["texts"][0]
 
     # Figs. 1c/1d: each panel labels exactly the elements of its half of the table.
     for ax, corrected in zip(drawn["importance"]["axes"], (True, False)):
         rows = importance[importance["corrections"].astype(str) == str(corrected)]
-        labels = _cell_labels(ax)
+        labels = cell_labels(ax)
         assert set(labels) == set(rows["element"]), corrected
         top = rows.loc[rows["normalised"].idxmax()]
         assert labels[top["element"]] == f"{top['normalised']:.2f}", corrected
@@ -310,7 +294,7 @@ def test_each_plot_function_draws_its_data(inputs, tmp_path):
     # MatPES check: refit and shipped AtomRef shifts against the MatPES shift, one point per element.
     shift = drawn["matpes"]["axes"][0]
     for index, column in enumerate(("refit_shift", "shipped_shift")):
-        np.testing.assert_allclose(_offsets(shift, index), matpes[["matpes_shift", column]].to_numpy())
+        np.testing.assert_allclose(offsets(shift, index), matpes[["matpes_shift", column]].to_numpy())
 
 
 def test_structure_counts_count_frames_of_one_functional():
