@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -27,12 +28,14 @@ def test_parse_composition_names_the_record():
 
 
 def test_matpes_shift_job_writes_the_table_and_the_agreement(tmp_path):
+    # The "refit" r2SCAN references are the shipped ones + 0.5 eV: its shift must be 0.5 eV higher.
     rows = []
     for functional, name in (("gga", "MPtrj"), ("r2scan", "MP-r2SCAN")):
         for kind in ("refit", "shipped"):
+            offset = 0.5 if (functional, kind) == ("r2scan", "refit") else 0.0
             for element, energy in shipped_atomref(name).items():
                 rows.append({"functional": functional, "kind": kind, "element": element,
-                             "energy": energy})
+                             "energy": energy + offset})
     pd.DataFrame(rows).to_csv(tmp_path / "atomrefs.csv", index=False)
     stats = jobs.matpes_shift(
         atomrefs=tmp_path / "atomrefs.csv",
@@ -42,5 +45,17 @@ def test_matpes_shift_job_writes_the_table_and_the_agreement(tmp_path):
         out_stats=tmp_path / "shift.json",
     )
     assert json.loads((tmp_path / "shift.json").read_text()) == stats
-    assert stats["refit"] == stats["shipped"] and stats["shipped"]["pearson"] > 0.99
-    assert {"element", "refit_shift", "shipped_shift"} <= set(pd.read_csv(tmp_path / "shift.csv"))
+    table = pd.read_csv(tmp_path / "shift.csv")
+    gga, scan = shipped_atomref("MPtrj"), shipped_atomref("MP-r2SCAN")
+    expected = table["element"].map(lambda el: scan[el] - gga[el] if el in scan and el in gga else np.nan)
+    np.testing.assert_allclose(table["shipped_shift"], expected)
+    np.testing.assert_allclose(table["refit_shift"], expected + 0.5)
+    np.testing.assert_allclose(table["matpes_shift"], table["matpes_r2scan"] - table["matpes_pbe"])
+    # The agreement is recomputed from the table: r is unchanged by the offset, the MAD is not.
+    for kind in ("refit", "shipped"):
+        both = table[["matpes_shift", f"{kind}_shift"]].dropna()
+        assert stats[kind]["n"] == len(both) > 30
+        assert stats[kind]["pearson"] == pytest.approx(np.corrcoef(both.T.to_numpy())[0, 1])
+        assert stats[kind]["mad"] == pytest.approx(np.abs(both.iloc[:, 0] - both.iloc[:, 1]).mean())
+    assert stats["refit"]["pearson"] == pytest.approx(stats["shipped"]["pearson"]) and stats["shipped"]["pearson"] > 0.99
+    assert stats["refit"]["mad"] != pytest.approx(stats["shipped"]["mad"])

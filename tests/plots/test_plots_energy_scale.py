@@ -18,9 +18,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from figure_checks import cell_labels, offsets
 from matplotlib.colors import to_rgba
 from pymatgen.core import Composition, Element
 
+from mlip_transfer.core.files import dumps_json
 from mlip_transfer.core.provenance import SURROGATE_DEFAULT
 from mlip_transfer.data.dataset import Frame, write_frames, write_materials
 from mlip_transfer.data.split import write_split
@@ -37,7 +39,13 @@ from mlip_transfer.energy_scale.importance import (
 )
 from mlip_transfer.plots import atomrefs as ar
 from mlip_transfer.plots import energy_scale as es
-from mlip_transfer.plots.periodic_table import BELOW_CUTOFF_COLOR, MISSING_COLOR, ptable_heatmap
+from mlip_transfer.plots.figure_data import figure_summary
+from mlip_transfer.plots.periodic_table import (
+    BELOW_CUTOFF_COLOR,
+    MISSING_COLOR,
+    compact_number,
+    ptable_heatmap,
+)
 from mlip_transfer.plots.style import save_figure
 
 REPO = Path(__file__).resolve().parents[2]
@@ -219,31 +227,74 @@ def test_synthetic_inputs_look_like_the_paper(inputs):
     assert "Yb" not in set(atomrefs.query("functional == 'r2scan'")["element"])
 
 
-def test_each_plot_function_draws_a_figure(inputs, tmp_path):
+def test_each_plot_function_draws_its_data(inputs, tmp_path):
+    """Each figure, read back from the figure object: the labelled axes and the plotted numbers
+    equal the input tables; the summary saved beside the image is the same record."""
     data_dir, energy_dir = inputs
     from mlip_transfer.data.summary import frame_table
 
     frames = frame_table(data_dir / "frames.jsonl.gz")
     counts = es.structure_element_counts(frames, "r2scan")
     referenced = _read(energy_dir, "referenced_energies.csv")
+    atomrefs = _read(energy_dir, "atomrefs.csv")
+    importance = _read(energy_dir, "element_importance.csv")
+    matpes = _read(energy_dir, "matpes_shift.csv")
+    correlation = _read(energy_dir, "correlation.json")
     source = SURROGATE_DEFAULT
     figures = {
         "occurrence": es.plot_element_occurrence(counts, cutoff=3, source=source, n_structures=90),
         "relaxed": es.plot_relaxed_energies(referenced, source=source),
-        "atomrefs": ar.plot_atomrefs(_read(energy_dir, "atomrefs.csv"), source=source),
-        "referenced": ar.plot_referenced_energies(
-            referenced, _read(energy_dir, "correlation.json"), source=source
-        ),
-        "importance": es.plot_element_importance(_read(energy_dir, "element_importance.csv"), source=source),
-        "matpes": ar.plot_matpes_shift(
-            _read(energy_dir, "matpes_shift.csv"), _read(energy_dir, "matpes_shift.json"), source=source
-        ),
+        "atomrefs": ar.plot_atomrefs(atomrefs, source=source),
+        "referenced": ar.plot_referenced_energies(referenced, correlation, source=source),
+        "importance": es.plot_element_importance(importance, source=source),
+        "matpes": ar.plot_matpes_shift(matpes, _read(energy_dir, "matpes_shift.json"), source=source),
     }
+    drawn = {}
     for name, fig in figures.items():
         # Every figure carries the data-source banner.
         assert any(SURROGATE_DEFAULT.banner in text.get_text() for text in fig.texts), name
-        (path,) = save_figure(fig, tmp_path / name, ["png"], dpi=60)
-        assert path.stat().st_size > 5_000, name
+        save_figure(fig, tmp_path / name, ["png"], dpi=60)
+        drawn[name] = figure_summary(fig)  # of the drawn (and closed) figure
+        assert json.loads((tmp_path / f"{name}.json").read_text()) == json.loads(dumps_json(drawn[name]))
+
+    # Fig. 1a: every element's structure count written in its cell.
+    cells = cell_labels(drawn["occurrence"]["axes"][0])
+    assert {el: cells.get(el) for el in counts} == {el: compact_number(n) for el, n in counts.items()}
+
+    # Fig. 1b: one point per material at (r2SCAN, GGA) raw energy; the histograms count them all.
+    scatter, top, _ = drawn["relaxed"]["axes"]
+    assert scatter["xlabel"].startswith("r2SCAN") and scatter["ylabel"].startswith("GGA")
+    np.testing.assert_allclose(offsets(scatter), referenced[["raw_r2scan", "raw_gga"]].to_numpy())
+    assert sum(top["bars"][0]["heights"]) == len(referenced)
+
+    # Fig. 2a: the refit r2SCAN AtomRef line at each Z is the fitted energy (NaN where not fitted).
+    refs, shifts = drawn["atomrefs"]["axes"]
+    lines = {line["label"]: line for line in refs["lines"]}
+    refit = atomrefs.query("functional == 'r2scan' and kind == 'refit'").set_index("Z")["energy"]
+    (label,) = [key for key in lines if key.startswith("r2SCAN, refit")]
+    y = pd.Series(lines[label]["y"], index=np.array(lines[label]["x"]).astype(int))
+    np.testing.assert_allclose(y[refit.index], refit)
+    assert y.drop(refit.index).isna().all()
+    assert shifts["ylabel"].startswith("r2SCAN − GGA")
+
+    # Fig. 2b: raw and scaled panels plot every material; the CI text is the correlation's.
+    raw, scaled = (drawn["referenced"]["axes"][i] for i in (0, 3))
+    np.testing.assert_allclose(offsets(scaled), referenced[["scaled_r2scan", "scaled_gga"]].to_numpy())
+    assert raw["scatter"][0]["n_points"] == len(referenced)
+    assert f"ρ = {correlation['refit']['scaled']['rho']:.3f}" in scaled["texts"][0]
+
+    # Figs. 1c/1d: each panel labels exactly the elements of its half of the table.
+    for ax, corrected in zip(drawn["importance"]["axes"], (True, False)):
+        rows = importance[importance["corrections"].astype(str) == str(corrected)]
+        labels = cell_labels(ax)
+        assert set(labels) == set(rows["element"]), corrected
+        top = rows.loc[rows["normalised"].idxmax()]
+        assert labels[top["element"]] == f"{top['normalised']:.2f}", corrected
+
+    # MatPES check: refit and shipped AtomRef shifts against the MatPES shift, one point per element.
+    shift = drawn["matpes"]["axes"][0]
+    for index, column in enumerate(("refit_shift", "shipped_shift")):
+        np.testing.assert_allclose(offsets(shift, index), matpes[["matpes_shift", column]].to_numpy())
 
 
 def test_structure_counts_count_frames_of_one_functional():

@@ -1,5 +1,7 @@
 """The one set-up call of the figure notebooks: paths, the data-source banner, saving figures."""
 
+import json
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -21,9 +23,13 @@ def test_setup_reads_the_source_and_saves_each_format(tmp_path):
     assert nb.source == SURROGATE_DEFAULT
     assert nb.data_dir == data and nb.energy_dir.name == "energy"
     assert nb.formats == ("png", "pdf") and nb.dpi == 60
-    fig, _ = plt.subplots()
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [2, 3], label="line")
     assert nb.save(fig, "one") is fig  # a cell ending in nb.save(...) still shows it
-    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["one.pdf", "one.png"]
+    figures = tmp_path / "figures"
+    assert sorted(p.name for p in figures.iterdir()) == ["one.json", "one.pdf", "one.png"]
+    (drawn,) = json.loads((figures / "one.json").read_text())["axes"]
+    assert drawn["lines"] == [{"label": "line", "x": [0.0, 1.0], "y": [2.0, 3.0]}]
     with pytest.raises(AttributeError):
         nb.results_dir
 

@@ -134,7 +134,10 @@ def test_summary_holds_every_target_and_paper_numbers():
     assert set(summary["targets"]) == {"energy", "force"}
     assert summary["targets"]["force"]["fits"]["4_refit_atomref"]["slope"] == pytest.approx(-0.15)
     assert summary["paper"]["energy"]["1_scratch"]["slope"] == -0.615
-    assert summary["targets"]["energy"]["crossover"]["4_refit_atomref"] > 0
+    # Where the exact lines meet: 2000 N^-0.6 = 200 N^-0.3 and 4000 N^-0.3 = 400 N^-0.15.
+    crossover = {target: summary["targets"][target]["crossover"]["4_refit_atomref"] for target in ("energy", "force")}
+    assert crossover["energy"] == pytest.approx(10 ** (1 / 0.3), rel=1e-6)
+    assert crossover["force"] == pytest.approx(10 ** (1 / 0.15), rel=1e-6)
 
 
 def test_epochs_grow_for_small_sets():

@@ -139,7 +139,10 @@ def test_report_holds_every_figure_with_caption_the_notebooks_and_provenance(smo
     out = smoke_run / "results" / "smoke"
 
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
-    assert len(figures) >= 8
+    # One per notebook (dataset_summary draws dataset_elements too), each with its plotted data.
+    stems = {p.stem for p in (REPO / "notebooks").glob("*.ipynb")} | {"dataset_elements"}
+    assert figures == sorted(f"{stem}.png" for stem in stems)
+    assert {p.stem for p in (out / "figures").glob("*.json")} == stems
     for name in figures:
         assert name in results, f"{name} is not in the report"
         caption = results[name]["caption"]

@@ -24,7 +24,9 @@ EXTXYZ = config["data"]["extxyz"]
 
 
 def figure_files(stem):
-    return [f"{FIGURES}/{stem}.{fmt}" for fmt in FORMATS]
+    """The files of figure `stem`: one per configured format, then `stem`.json, the plotted
+    data read back from the figure (mlip_transfer.plots.figure_data)."""
+    return [f"{FIGURES}/{stem}.{fmt}" for fmt in FORMATS] + [f"{FIGURES}/{stem}.json"]
 
 
 def notebook_targets(figures, notebook=None):

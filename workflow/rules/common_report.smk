@@ -10,7 +10,7 @@ def report_figures(stem, caption, subcategory):
 
     The first browsable format (PNG or SVG, else the first) goes into the report under
     Figures/`subcategory` with `caption` (a path relative to workflow/rules); the others stay
-    beside it in the figures folder.
+    beside it in the figures folder, as does `stem`.json, the figure's plotted data.
     """
     files = [f"{FIGURES}/{stem}.{fmt}" for fmt in FORMATS]
     shown = next(
@@ -26,7 +26,9 @@ def report_figures(stem, caption, subcategory):
             labels={"figure": stem},
         )
 
-    return [in_report(path) if path == shown else path for path in files]
+    return [in_report(path) if path == shown else path for path in files] + [
+        f"{FIGURES}/{stem}.json"
+    ]
 
 
 def executed_notebooks(targets):
