@@ -31,6 +31,21 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.xdist_group("smoke_run"))
 
 
+def pytest_collection_finish(session):
+    """Stop at once if xdist ignores the groups: the smoke run's readers would then run
+    Snakemake in one folder from two workers. pytest 9.2 broke `--dist loadgroup` silently
+    (pytest-dev/pytest-xdist#1386), hence pytest 9.1.1 in the lock."""
+    if not (os.environ.get("PYTEST_XDIST_WORKER") and session.config.getvalue("dist") == "loadgroup"):
+        return
+    lost = [item.nodeid for item in session.items if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
+    if lost:
+        raise pytest.UsageError(
+            f"pytest-xdist ignored the xdist_group of {len(lost)} tests ({lost[0]} ...): with this pytest "
+            "--dist loadgroup does not group (pytest-dev/pytest-xdist#1386); install the pytest of "
+            "requirements/lock.txt or run without -n"
+        )
+
+
 def _shared_folder(tmp_path_factory) -> Path:
     """A folder all xdist workers of this session see (the session's base temp without xdist)."""
     base = tmp_path_factory.getbasetemp()
