@@ -51,7 +51,21 @@ _EXPORTS = {
     "read_material_ids": "mp_trajectories",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "ExtxyzConfig",
+    "MPAPIError",
+    "fetch_thermo_docs",
+    "fetch_thermo_for_trajectory_file",
+    "iter_extxyz_frames",
+    "iter_mp_trajectories",
+    "load_extxyz",
+    "load_mp_trajectories",
+    "load_thermo_docs",
+    "parse_mp_frame",
+    "read_material_ids",
+    "save_thermo_docs",
+    "thermo_docs_to_materials",
+]
 
 
 def __getattr__(name: str) -> Any:
