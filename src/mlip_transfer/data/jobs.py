@@ -19,7 +19,6 @@ from mlip_transfer.core.registry import download, load_registry
 from mlip_transfer.data.dataset import read_materials
 from mlip_transfer.data.filters import FilterConfig
 from mlip_transfer.data.loaders.mp_api import fetch_thermo_for_trajectory_file
-from mlip_transfer.data.parse import parse_dataset as parse_source
 from mlip_transfer.data.report import ParseReport
 from mlip_transfer.data.split import split_materials, write_split
 from mlip_transfer.data.summary import dataset_statistics, frame_table
@@ -115,6 +114,8 @@ def parse_dataset(
     Returns:
         The parse report (its summary is logged by the parse).
     """
+    from mlip_transfer.data.parse import parse_dataset as parse_source  # only this job parses
+
     settings = source_settings(
         source, default=default, mp=mp, extxyz=extxyz, default_folder=default_folder
     )

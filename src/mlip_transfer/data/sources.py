@@ -37,7 +37,6 @@ from mlip_transfer.data.dataset import (
     iter_frames,
     read_materials,
 )
-from mlip_transfer.data.loaders.extxyz import ExtxyzConfig, iter_extxyz_with_ids
 from mlip_transfer.data.loaders.extxyz_materials import assign_material_ids
 from mlip_transfer.data.loaders.mp_api import load_thermo_docs, thermo_docs_to_materials
 from mlip_transfer.data.loaders.mp_trajectories import iter_mp_trajectories
@@ -282,6 +281,10 @@ def _plan_mp(
 def _plan_extxyz(
     settings: Mapping[str, Any], on_invalid: str, report: ParseReport, checks: LoadChecks
 ) -> Plan:
+    # Here, not at the top: the extxyz reader loads ase.io (seconds), which the default and MP
+    # sources never use.
+    from mlip_transfer.data.loaders.extxyz import ExtxyzConfig, iter_extxyz_with_ids
+
     paths = settings["paths"]
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     config = ExtxyzConfig.from_dict(dict(settings))

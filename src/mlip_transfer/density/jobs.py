@@ -1,6 +1,7 @@
 """One function per workflow job of the density stage; the Snakemake scripts only call these.
 
 Each takes plain paths and settings, so a user's own script (or a test) runs the same steps.
+Only ``density_model`` relaxes, so only it imports the relaxation code (ASE's optimizers).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import pandas as pd
 from mlip_transfer.core.files import write_csv_atomic
 from mlip_transfer.core.provenance import DataSource
 from mlip_transfer.density import benchmark
-from mlip_transfer.transfer.relaxation import relax_structures
 
 logger = logging.getLogger("mlip_transfer.density.jobs")
 
@@ -77,6 +77,8 @@ def density_model(
     Returns:
         The table written to ``out_table`` (:func:`mlip_transfer.density.benchmark.density_table`).
     """
+    from mlip_transfer.transfer.relaxation import relax_structures
+
     solids = _reference_solids(reference, density)
     starts = {
         row.system: benchmark.strained(row.structure, density["strain"])

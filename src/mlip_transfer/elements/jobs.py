@@ -27,7 +27,6 @@ from mlip_transfer.core.provenance import STILLINGER_WEBER, DataSource
 from mlip_transfer.data.dataset import write_frames
 from mlip_transfer.elements import experiments as X
 from mlip_transfer.elements.data import group_by_temperature, load_frames, write_dataset
-from mlip_transfer.elements.sampling import SamplingSettings, sample_frames
 from mlip_transfer.elements.stillinger_weber import (
     diamond_cell,
     ground_state_check,
@@ -62,6 +61,10 @@ def sample_set(
     sampling: Mapping[str, Any], seed: int,
 ) -> int:
     """Sample one set (``sizes``: frames per temperature) into a frames file; returns the count."""
+    # Here, not at the top: sampling loads ase.constraints and ase.md (seconds), which the
+    # training and table jobs of this module never use.
+    from mlip_transfer.elements.sampling import SamplingSettings, sample_frames
+
     settings = SamplingSettings(**sampling)
     frames = [
         frame

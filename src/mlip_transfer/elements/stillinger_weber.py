@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
-from ase.build import bulk
 
 from mlip_transfer.core.errors import ConfigError
 
@@ -117,6 +116,10 @@ def diamond_cell(element: str, *, repeats: int = 2, lattice_constant: float | No
     """Perfect diamond crystal of ``repeats``^3 conventional cells (8 atoms each; 2 -> 64)."""
     if repeats < 1:
         raise ConfigError(f"cell repeats must be >= 1, got {repeats}")
+    # ase.build is imported here, not at the top: it loads ase.neighborlist and scipy.sparse
+    # (seconds), which the training and table jobs that import this module never use.
+    from ase.build import bulk
+
     a = LATTICE_CONSTANTS[check_element(element)] if lattice_constant is None else lattice_constant
     return bulk(element, "diamond", a=a, cubic=True).repeat(repeats)
 

@@ -16,14 +16,20 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
 from pymatgen.core import Composition
 
 from mlip_transfer.core.errors import DataError
 from mlip_transfer.energy_scale.compositions import parse_composition
+
+if TYPE_CHECKING:
+    # pymatgen.analysis.phase_diagram pulls in scipy.interpolate, matplotlib and plotly (~2 s);
+    # it is imported where a hull is built, so jobs that only need formation energies (or
+    # import this module through transfer.evaluation) do not pay for it.
+    from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
 
 CompositionLike = Composition | str | Mapping[str, float]
 
@@ -156,6 +162,8 @@ def _entry_rows(entries: HullEntries) -> list[tuple[str, str, float]]:
 
 def _pd_entries(entries: HullEntries) -> dict[str, PDEntry]:
     """Material id -> PDEntry whose total energy is energy per atom x atoms in the formula."""
+    from pymatgen.analysis.phase_diagram import PDEntry
+
     result = {}
     for mid, formula, energy in _entry_rows(entries):
         comp = parse_composition(formula, record=mid)
@@ -192,6 +200,8 @@ def phase_diagram(entries: HullEntries) -> PhaseDiagram:
         DataError: Duplicate id, non-finite energy, unparsable formula, or an element without a
             single-element material (named in the message).
     """
+    from pymatgen.analysis.phase_diagram import PhaseDiagram
+
     pd_entries = list(_pd_entries(entries).values())
     if not pd_entries:
         raise DataError("no entries to build a phase diagram from")
@@ -232,6 +242,8 @@ def decomposition_energies(target_table: HullEntries, reference_table: HullEntri
         DataError: An element of a target has no single-element entry (named in the message),
             or an entry is malformed.
     """
+    from pymatgen.analysis.phase_diagram import PhaseDiagram
+
     targets = _pd_entries(target_table)
     pool = {**_pd_entries(reference_table), **targets}
     by_system: dict[frozenset[str], list[PDEntry]] = {}

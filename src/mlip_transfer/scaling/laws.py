@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mlip_transfer.core.errors import ConfigError, DataError
 
@@ -86,6 +85,8 @@ def epochs_for_size(size: int, *, epochs: int, min_steps: int, batch_size: int) 
 
 
 def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    from scipy import stats  # here, not at the top: scaling_point jobs and plots never fit
+
     fit = stats.linregress(x, y)
     return float(fit.slope), float(fit.intercept), float(fit.rvalue**2)
 
@@ -123,6 +124,8 @@ def fit_power_law(
             )
     low = high = math.nan
     if len(seed_slopes) >= 2:
+        from scipy import stats
+
         mean, sem = float(np.mean(seed_slopes)), float(stats.sem(seed_slopes))
         half = float(stats.t.ppf(0.975, len(seed_slopes) - 1)) * sem
         low, high = mean - half, mean + half

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from mlip_transfer.core.errors import DataError
 from mlip_transfer.energy_scale import hull_errors
 from mlip_transfer.transfer.models import load_chgnet
-from mlip_transfer.transfer.relaxation import FAILURE_REASONS, failure_counts
+from mlip_transfer.transfer.relaxation.outcomes import FAILURE_REASONS, failure_counts
 
 logger = logging.getLogger("mlip_transfer.transfer.evaluation")
 

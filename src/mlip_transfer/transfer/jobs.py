@@ -2,6 +2,10 @@
 ``table1``); the Snakemake scripts only call these.
 
 Each takes plain paths and settings, so a user's own script (or a test) runs the same steps.
+
+Every job is a fresh process that calls one of these functions, so each function imports what
+only it needs: ``train_method`` does not load the evaluation, relaxation and hull code,
+``table1`` loads neither torch nor CHGNet (``tests/core/test_import_costs.py``).
 """
 
 from __future__ import annotations
@@ -11,26 +15,20 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-import torch
-
-from mlip_transfer.core.device import resolve_device
 from mlip_transfer.core.files import write_csv_atomic, write_json_atomic, write_text_atomic
 from mlip_transfer.core.provenance import DataSource
-from mlip_transfer.data.dataset import Frame, iter_frames, read_materials
+from mlip_transfer.data.dataset import iter_frames, read_materials
 from mlip_transfer.data.split import read_split
 from mlip_transfer.transfer import table1 as paper_table
-from mlip_transfer.transfer.evaluation import evaluate_stability, static_energies
 from mlip_transfer.transfer.frames import PAPER_ROWS, frames_by_split
-from mlip_transfer.transfer.gradients import GradientRecorder
-from mlip_transfer.transfer.methods import build_model
-from mlip_transfer.transfer.metrics import evaluate_errors
-from mlip_transfer.transfer.models import load_chgnet
-from mlip_transfer.transfer.relaxation import relax_structures
-from mlip_transfer.transfer.settings import TrainSettings
-from mlip_transfer.transfer.trainer import TrainResult, train
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlip_transfer.data.dataset import Frame
+    from mlip_transfer.transfer.trainer import TrainResult
 
 logger = logging.getLogger("mlip_transfer.transfer.jobs")
 
@@ -83,6 +81,12 @@ def evaluate_model(
     Returns:
         The metrics written to ``out_metrics``.
     """
+    from mlip_transfer.core.device import resolve_device
+    from mlip_transfer.transfer.evaluation import evaluate_stability, static_energies
+    from mlip_transfer.transfer.metrics import evaluate_errors
+    from mlip_transfer.transfer.models import load_chgnet
+    from mlip_transfer.transfer.relaxation import relax_structures
+
     torch_device = resolve_device(device)
     chgnet = load_chgnet(model, device=str(torch_device))
     logger.info("device %s", torch_device)
@@ -197,6 +201,13 @@ def train_method(
         training: The config's ``training`` section.
         threads: torch threads.
     """
+    import torch
+
+    from mlip_transfer.transfer.gradients import GradientRecorder
+    from mlip_transfer.transfer.methods import build_model
+    from mlip_transfer.transfer.settings import TrainSettings
+    from mlip_transfer.transfer.trainer import train
+
     torch.set_num_threads(threads)
     grouped = frames_by_split(
         iter_frames(frames),
