@@ -1,10 +1,11 @@
-"""Table 1, Fig. 3b/c and the Ge stability figure, read back from the figure objects."""
+"""Table 1, Fig. 3b/c, Fig. 6 and the Ge stability figure, read back from the figure objects."""
 
 import matplotlib
 
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -73,3 +74,32 @@ def test_stability_bars_stack_the_runs_by_outcome():
     assert ax["texts"] == ["1/4 stable", "4/4 stable"] and ax["ylabel"] == "NVT runs"
     assert ax["title"].startswith("MD stability: 4 runs of 0.5 ps per method at 1200 K")
     assert ax["ylim"] == pytest.approx([0.0, 4 * 1.2])
+
+
+def test_scaling_figure_draws_each_fit_over_its_fitted_sizes():
+    """Fig. 6's fitted lines are the power laws of summarize(), drawn over the fitted sizes only
+    (from the threshold up), with the untrained level as a labelled horizontal line."""
+    from mlip_transfer.plots.benchmarks import plot_scaling_law
+    from mlip_transfer.scaling.laws import PowerLawFit, summarize
+
+    rows = []
+    for method, prefactor, slope in (("1_scratch", 900.0, -0.6), ("4_refit_atomref", 300.0, -0.3)):
+        for size in (10, 100, 1000):
+            for seed, noise in enumerate((0.98, 1.02)):
+                mae = prefactor * size**slope * noise
+                rows.append({"method": method, "size": size, "seed": seed,
+                             "energy_mae_mev_per_atom": mae, "force_mae_mev_per_a": 2 * mae})
+    rows.append({"method": "4_refit_atomref", "size": 0, "seed": 0,
+                 "energy_mae_mev_per_atom": 400.0, "force_mae_mev_per_a": 800.0})
+    results = pd.DataFrame(rows)
+    fits = summarize(results, scratch_method="1_scratch", transfer_methods=["4_refit_atomref"],
+                     threshold=100)
+    panels = _drawn(plot_scaling_law(results, fits, source=SURROGATE_DEFAULT))["axes"]
+    for ax, target in zip(panels, ("energy", "force"), strict=True):
+        for method in ("1_scratch", "4_refit_atomref"):
+            fit = PowerLawFit(**fits["targets"][target]["fits"][method])
+            (line,) = [ln for ln in ax["lines"] if ln["label"].startswith(f"{label(method)}: slope")]
+            assert min(line["x"]) == pytest.approx(100) and max(line["x"]) == pytest.approx(1000)
+            assert line["y"] == pytest.approx(list(fit.predict(np.asarray(line["x"]))), rel=1e-6)
+        assert any("untrained (400)" in ln["label"] or "untrained (800)" in ln["label"]
+                   for ln in ax["lines"])
