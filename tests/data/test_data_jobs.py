@@ -14,9 +14,11 @@ DEFAULT = Path(__file__).parents[2] / "resources/default_dataset"
 
 
 def test_source_settings_pick_the_configured_source():
-    sections = dict(default={"max_materials": 3}, mp={"r2scan_json": "a.json"},
+    sections = dict(default={"max_materials": 3, "teacher": "diep"}, mp={"r2scan_json": "a.json"},
                     extxyz={"paths": ["x.xyz"]}, default_folder="folder")
-    assert jobs.source_settings("default", **sections) == {"path": "folder", "max_materials": 3}
+    assert jobs.source_settings("default", **sections) == {
+        "path": "folder", "max_materials": 3, "teacher": "diep"
+    }
     assert jobs.source_settings("mp", **sections) == {"r2scan_json": "a.json"}
     assert jobs.source_settings("extxyz", **sections) == {"paths": ["x.xyz"]}
 

@@ -14,6 +14,7 @@ from ase import units
 from mlip_transfer.core.errors import ConfigError, DataError
 from mlip_transfer.core.provenance import DataSource
 from mlip_transfer.data import dataset, surrogate
+from mlip_transfer.data.surrogate import teacher_models
 from mlip_transfer.energy_scale.energies import (
     elemental_reference_energies,
     formation_energy_per_atom,
@@ -112,9 +113,10 @@ def test_cli_passes_every_flag_and_prints_standard_json(tmp_path, monkeypatch, c
 
     monkeypatch.setattr(cli, "build_surrogate_dataset", fake_build)
     argv = ["--out", str(tmp_path), "--n-materials", "7", "--strain", "0.02", "--processes", "1",
-            "--material-ids", NIBR, FENI, "--no-progress"]
+            "--material-ids", NIBR, FENI, "--no-progress", "--teachers", "chgnet-0.3.0", "diep"]
     assert surrogate.main(argv)["frames"] == 12
-    assert seen["settings"] == surrogate.BuildSettings(n_materials=7, strain=0.02, processes=1)
+    assert seen["settings"] == surrogate.BuildSettings(
+        n_materials=7, strain=0.02, processes=1, teachers=("chgnet-0.3.0", "diep"))
     assert seen["material_ids"] == [NIBR, FENI] and seen["out_dir"] == tmp_path
     assert seen["progress"] is False
 
@@ -185,7 +187,9 @@ def test_frames_are_canonical(frames):
         assert frame.forces.shape == (n, 3) and frame.magmoms.shape == (n,)
         np.testing.assert_allclose(frame.stress, frame.stress.T, atol=1e-9)
         assert frame.source == "surrogate-default"
-        assert frame.frame_id == f"{frame.material_id}-{frame.functional}-{frame.extra['step']}"
+        teacher = frame.extra["teacher"]
+        assert teacher_models.teacher(teacher).functional == frame.functional
+        assert frame.frame_id == f"{frame.material_id}-{teacher}-{frame.extra['step']}"
     for mid in {f.material_id for f in frames}:
         for functional in ("gga", "r2scan"):
             traj = [f for f in frames if f.material_id == mid and f.functional == functional]

@@ -1,4 +1,4 @@
-"""Rebuild the surrogate default dataset with the two pretrained CHGNet models."""
+"""Rebuild the surrogate default dataset with the teachers of the config (data.default.build)."""
 
 from pathlib import Path
 

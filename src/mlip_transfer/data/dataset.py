@@ -62,6 +62,8 @@ MATERIAL_COLUMNS = (
     "formation_energy_per_atom_uncorrected",
     "is_elemental_reference",
 )
+# Optional: surrogate datasets label each material once per teacher (a parse keeps one).
+TEACHER_COLUMN = "teacher"
 # Stress conversion between the canonical GPa (ASE/CHGNet sign) and VASP/MPtrj kBar.
 KBAR_PER_GPA_VASP_SIGN = -10.0
 
@@ -289,24 +291,29 @@ def read_frames(path: str | Path) -> list[Frame]:
 
 
 def write_materials(path: str | Path, table: pd.DataFrame) -> None:
-    """Write the per-material table (atomically) after checking its columns."""
+    """Write the per-material table (atomically) after checking its columns; the optional
+    ``teacher`` column is kept when present."""
     missing = [col for col in MATERIAL_COLUMNS if col not in table.columns]
     if missing:
         raise DataError(f"materials table lacks columns {missing}", file=str(path))
+    columns = [*MATERIAL_COLUMNS, *([TEACHER_COLUMN] if TEACHER_COLUMN in table.columns else [])]
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    write_csv_atomic(path, table.loc[:, list(MATERIAL_COLUMNS)], index=False, float_format="%.8f")
+    write_csv_atomic(path, table.loc[:, columns], index=False, float_format="%.8f")
 
 
 def read_materials(path: str | Path) -> pd.DataFrame:
     """Read a per-material table and check its columns and values."""
-    table = pd.read_csv(path, dtype={"material_id": str, "functional": str, "formula": str})
+    table = pd.read_csv(path, dtype={"material_id": str, "functional": str, "formula": str,
+                                     TEACHER_COLUMN: str})
     missing = [col for col in MATERIAL_COLUMNS if col not in table.columns]
     if missing:
         raise DataError(f"columns {missing} are missing", file=str(path), field=missing[0])
+    key = ["material_id", "functional", *([TEACHER_COLUMN] if TEACHER_COLUMN in table else [])]
     check_rows(
         table,
-        table.duplicated(["material_id", "functional"]),
-        lambda row: f"material appears twice for functional {row.functional!r}",
+        table.duplicated(key),
+        lambda row: "material appears twice for "
+        + ", ".join(f"{column} {row[column]!r}" for column in key[1:]),
         path=path,
         field="material_id",
     )

@@ -86,7 +86,8 @@ def source_settings(
 ) -> dict[str, Any]:
     """The settings of the configured ``source`` (see :mod:`mlip_transfer.data.parse`)."""
     if source == "default":
-        return {"path": default_folder, "max_materials": default.get("max_materials")}
+        return {"path": default_folder, "max_materials": default.get("max_materials"),
+                "teacher": default.get("teacher")}
     if source == "mp":
         return dict(mp)
     return dict(extxyz)

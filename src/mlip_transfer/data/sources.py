@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import logging
 import sys
 import zlib
@@ -27,12 +28,14 @@ from mlip_transfer.core.provenance import (
     PROVENANCE_FILE,
     SURROGATE_DEFAULT,
     DataSource,
+    surrogate_default,
 )
 from mlip_transfer.data.checks import LoadChecks
 from mlip_transfer.data.dataset import (
     FRAMES_FILE,
     MATERIAL_COLUMNS,
     MATERIALS_FILE,
+    TEACHER_COLUMN,
     Frame,
     iter_frames,
     read_materials,
@@ -58,8 +61,11 @@ _EXTXYZ_KEYS = {
     "energy_uncorrected_key",
 }
 _SUBSET_KEYS = {"material_ids", "max_materials"}
+# The r2SCAN teacher a default-source parse takes when none is configured: the one the shipped
+# dataset was built with (data.default.teacher in the config chooses).
+DEFAULT_TEACHER = "chgnet-r2scan"
 _KNOWN_SETTINGS = {
-    "default": {"path"} | _SUBSET_KEYS,
+    "default": {"path", "teacher"} | _SUBSET_KEYS,
     "mp": {"r2scan_json", "mptrj_json", "thermo_json"} | _SUBSET_KEYS,
     "extxyz": {"paths", "functional", "materials_csv"} | _EXTXYZ_KEYS | _SUBSET_KEYS,
 }
@@ -186,23 +192,68 @@ def _groups_in_memory(
         yield groups[key], file_of.get
 
 
+def _dataset_teachers(folder: Path) -> tuple[str, ...]:
+    """The teachers a default-format dataset was built with (its provenance records them)."""
+    from mlip_transfer.data.surrogate.settings import LEGACY_TEACHERS
+
+    path = folder / PROVENANCE_FILE
+    if not path.exists():
+        return LEGACY_TEACHERS
+    record = json.loads(path.read_text())
+    return tuple(record.get("build_settings", {}).get("teachers", LEGACY_TEACHERS))
+
+
+def _teacher_materials(materials: pd.DataFrame, teacher: str) -> pd.DataFrame:
+    """The GGA rows and the chosen r2SCAN teacher's rows, without the teacher column."""
+    if TEACHER_COLUMN not in materials:
+        return materials
+    keep = (materials["functional"] != "r2scan") | (materials[TEACHER_COLUMN] == teacher)
+    return materials[keep].drop(columns=TEACHER_COLUMN).reset_index(drop=True)
+
+
 def _plan_default(settings: Mapping[str, Any], report: ParseReport) -> Plan:
+    """A canonical folder: the shipped or rebuilt surrogate dataset (whose r2SCAN frames of the
+    configured teacher are kept), or any folder a parse wrote (its provenance carries over)."""
     folder = _existing(settings["path"], "path")
     frames_path = _existing(folder / FRAMES_FILE, "path")
     materials = read_materials(_existing(folder / MATERIALS_FILE, "path"))
     provenance = (
         DataSource.read(folder) if (folder / PROVENANCE_FILE).exists() else SURROGATE_DEFAULT
     )
+    teacher = None
+    if provenance.name == SURROGATE_DEFAULT.name:
+        teacher = settings.get("teacher") or DEFAULT_TEACHER
+        _check_teacher(folder, teacher)
+        materials, provenance = _teacher_materials(materials, teacher), surrogate_default(teacher)
+        report.notes["r2scan_teacher"] = teacher
 
     def pairs() -> Iterator[tuple[str, Frame]]:
+        other_teachers = 0
         for frame in iter_frames(frames_path):
             report.count_read(str(frames_path))
+            # A frame without a recorded teacher is the legacy r2SCAN teacher's.
+            labelled_by = frame.extra.get("teacher", DEFAULT_TEACHER)
+            if teacher and frame.functional == "r2scan" and labelled_by != teacher:
+                other_teachers += 1  # another target, not a dropped record: noted, not listed
+                report.notes["frames_of_other_teachers"] = other_teachers
+                continue
             yield str(frames_path), frame
 
     subset = _Subset.from_settings(settings, materials)
     return Plan(
-        groups=_groups_in_memory(pairs(), subset, report), materials=materials, provenance=provenance
+        groups=_groups_in_memory(pairs(), subset, report), materials=materials,
+        provenance=provenance,
     )
+
+
+def _check_teacher(folder: Path, teacher: str) -> None:
+    built_with = _dataset_teachers(folder)
+    if teacher not in built_with:
+        raise ConfigError(
+            f"data.default.teacher {teacher!r}: the dataset in {folder} has no labels from it "
+            f"(its teachers: {', '.join(built_with)}); choose one of those, or rebuild with "
+            f"data.default.build.teachers including {teacher!r}"
+        )
 
 
 def _thermo_materials(path: Path, report: ParseReport) -> pd.DataFrame:

@@ -57,8 +57,7 @@ def split_materials(
     n_total = len(ids)
     n_train = round(fractions[0] * n_total)
     n_val = round(fractions[1] * n_total)
-    if len(forced) > n_train:
-        n_train = len(forced)
+    n_train = max(n_train, len(forced))
     n_val = min(n_val, n_total - n_train)
     rest = sorted((i for i in ids if i not in forced), key=lambda i: _rank_key(seed, i))
     n_free_train = n_train - len(forced)

@@ -47,7 +47,7 @@ def dataset_statistics(frames: pd.DataFrame, materials: pd.DataFrame) -> dict:
     stats = {
         "materials": int(frames["material_id"].nunique()),
         "elemental_references": int(materials.loc[materials["is_elemental_reference"], "material_id"].nunique()),
-        "frames": int(len(frames)),
+        "frames": len(frames),
         "frames_per_functional": {k: int(v) for k, v in frames.groupby("functional").size().items()},
         "elements": len(elements),
         "element_symbols": elements,

@@ -1,10 +1,15 @@
-"""Build the embedded default dataset: surrogate GGA/GGA+U and r2SCAN labels from pretrained CHGNet.
+"""Build the embedded default dataset: surrogate GGA/GGA+U and r2SCAN labels from pretrained
+potentials ("teachers", :mod:`.teacher_models`).
 
 Real WBM crystals (PBE-relaxed) and MatPES elemental ground states are perturbed (random lattice
-strain, atomic rattle) and relaxed separately with two "teachers" shipped in the chgnet wheel:
+strain, atomic rattle) and relaxed separately, from the same start, with each teacher:
 
-* ``gga``: ``CHGNet.load()`` (v0.3.0, trained on MPtrj, whose energies are MP2020-corrected);
-* ``r2scan``: ``CHGNet.load(model_name="r2scan")`` (the paper's Method-4 model).
+* ``chgnet-0.3.0`` (GGA/GGA+U): ``CHGNet.load()``, trained on MPtrj (MP2020-corrected energies);
+* ``chgnet-r2scan`` (r2SCAN): ``CHGNet.load(model_name="r2scan")``, the paper's Method-4 model;
+* ``diep`` (r2SCAN): DIEP 2.0.0, trained from scratch on MatPES r2SCAN (no magnetic moments).
+
+Each frame records its teacher (``extra.teacher``, and in its id); ``materials.csv`` has one row
+per material and teacher. A parse of the dataset takes the GGA frames and one r2SCAN teacher's.
 
 Up to ``frames_per_trajectory`` frames of each relaxation (first, last and evenly spaced between)
 become canonical frames (see :mod:`mlip_transfer.data.dataset`). The GGA teacher mimics corrected
@@ -23,7 +28,8 @@ Modules, one job each:
 * :mod:`.settings`: :class:`BuildSettings` and the fixed names;
 * :mod:`.candidates`: the starting structures and the seeded draw of materials;
 * :mod:`.relax`: perturbation of a structure and its relaxation with one teacher;
-* :mod:`.teachers`: labelling of materials by both teachers, in a worker pool;
+* :mod:`.teacher_models`: the teachers by name;
+* :mod:`.teachers`: labelling of materials by every teacher, in a worker pool;
 * :mod:`.build`: assembly and writing of the dataset folder;
 * :mod:`.cli`: ``python -m mlip_transfer.data.surrogate``.
 """
@@ -44,9 +50,9 @@ from mlip_transfer.data.surrogate.settings import (
     ELEMENT_PREFIX,
     FUNCTIONALS,
     SUMMARY_FILE,
-    TEACHER_MODELS,
     BuildSettings,
 )
+from mlip_transfer.data.surrogate.teacher_models import TEACHERS, Teacher, teacher
 from mlip_transfer.data.surrogate.teachers import build_material
 
 __all__ = [
@@ -56,9 +62,10 @@ __all__ = [
     "ELEMENT_PREFIX",
     "FUNCTIONALS",
     "SUMMARY_FILE",
-    "TEACHER_MODELS",
+    "TEACHERS",
     "BuildSettings",
     "Candidate",
+    "Teacher",
     "build_material",
     "build_surrogate_dataset",
     "kept_steps",
@@ -67,5 +74,6 @@ __all__ = [
     "materials_table",
     "perturb",
     "select_materials",
+    "teacher",
     "with_elemental_references",
 ]

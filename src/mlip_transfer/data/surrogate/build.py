@@ -29,11 +29,10 @@ from mlip_transfer.data.surrogate.settings import (
     DEFAULT_OUT_DIR,
     DEFAULT_WBM_PATH,
     ELEMENT_PREFIX,
-    FUNCTIONALS,
     SUMMARY_FILE,
-    TEACHER_MODELS,
     BuildSettings,
 )
+from mlip_transfer.data.surrogate.teacher_models import teacher
 from mlip_transfer.data.surrogate.teachers import build_all
 from mlip_transfer.energy_scale import energies
 
@@ -43,7 +42,7 @@ logger = logging.getLogger("mlip_transfer.data.surrogate")
 def materials_table(
     frames: Sequence[dataset.Frame], candidates: dict[str, Candidate]
 ) -> pd.DataFrame:
-    """Per material and functional: relaxed (final-frame) energies and formation energies."""
+    """Per material and teacher: relaxed (final-frame) energies and formation energies."""
     rows = []
     for frame in frames:
         if not frame.extra.get("final"):
@@ -52,33 +51,36 @@ def materials_table(
             "material_id": frame.material_id,
             "formula": candidates[frame.material_id].structure.composition.reduced_formula,
             "functional": frame.functional,
+            "teacher": frame.extra["teacher"],
             "relaxed_energy_per_atom": frame.energy_per_atom,
             "relaxed_energy_per_atom_uncorrected": frame.energy_per_atom_uncorrected,
             "is_elemental_reference": candidates[frame.material_id].is_elemental_reference,
         })
-    table = pd.DataFrame(rows).sort_values(["material_id", "functional"], ignore_index=True)
+    table = pd.DataFrame(rows).sort_values(["material_id", "functional", "teacher"],
+                                           ignore_index=True)
     for suffix in ("", "_uncorrected"):
         column = f"relaxed_energy_per_atom{suffix}"
         # Each teacher's formation energies use that teacher's own relaxed elements.
         refs = {
-            functional: energies.elemental_reference_energies(table, functional=functional,
-                                                              column=column)
-            for functional in table["functional"].unique()
+            name: energies.elemental_reference_energies(
+                table[table["teacher"] == name], functional=teacher(name).functional, column=column
+            )
+            for name in table["teacher"].unique()
         }
         table[f"formation_energy_per_atom{suffix}"] = [
             energies.formation_energy_per_atom(
                 candidates[row.material_id].structure.composition,
                 getattr(row, column),
-                refs[row.functional],
+                refs[row.teacher],
                 record=row.material_id,
             )
             for row in table.itertuples(index=False)
         ]
-    return table.loc[:, list(dataset.MATERIAL_COLUMNS)]
+    return table.loc[:, [*dataset.MATERIAL_COLUMNS, "teacher"]]
 
 
 def _frame_order(frame: dataset.Frame) -> tuple:
-    return frame.material_id, frame.functional, frame.extra["step"]
+    return frame.material_id, frame.functional, frame.extra["teacher"], frame.extra["step"]
 
 
 def _versions() -> dict[str, str]:
@@ -134,7 +136,7 @@ def _write_provenance(
         out_dir,
         build_settings=asdict(settings),
         material_ids=material_ids,
-        teachers={f: f'CHGNet.load(model_name="{name}")' for f, name in TEACHER_MODELS.items()},
+        teachers={name: asdict(teacher(name)) for name in settings.teachers},
         inputs={path.name: {"sha256": _sha256(path)} for path in inputs},
         elemental_reference_origins={
             mid: candidates[mid].origin for mid in chosen if candidates[mid].is_elemental_reference
@@ -202,33 +204,37 @@ def build_surrogate_dataset(
     dataset.write_materials(out_dir / dataset.MATERIALS_FILE, table)
     _write_provenance(out_dir, settings=settings, material_ids=None if material_ids is None else draw,
                       inputs=(wbm_path, elemental_path), chosen=chosen, candidates=candidates)
-    summary = _summary(kept, frames, candidates, failed, dropped, time.perf_counter() - began)
+    summary = _summary(kept, frames, candidates, failed, dropped, time.perf_counter() - began,
+                       teachers=settings.teachers)
     write_json_atomic(out_dir / SUMMARY_FILE, summary, sort_keys=True)  # NaN -> null
     logger.info("wrote %d frames of %d materials to %s in %.0f s", len(frames), len(kept), out_dir,
                 summary["wall_time_s"])
     return summary
 
 
-def _per_functional(kept: list[dict], frames: list[dataset.Frame]) -> dict[str, dict[str, Any]]:
-    per_functional = {}
-    for functional in FUNCTIONALS:
-        stats = [r["status"][functional] for r in kept]
-        per_functional[functional] = {
-            "frames": sum(frame.functional == functional for frame in frames),
+def _per_teacher(kept: list[dict], frames: list[dataset.Frame],
+                 teachers: Sequence[str]) -> dict[str, dict[str, Any]]:
+    per_teacher = {}
+    for name in teachers:
+        stats = [r["status"][name] for r in kept]
+        per_teacher[name] = {
+            "functional": teacher(name).functional,
+            "frames": sum(frame.extra["teacher"] == name for frame in frames),
             "unconverged": sorted(
-                r["material_id"] for r in kept if not r["status"][functional]["converged"]
+                r["material_id"] for r in kept if not r["status"][name]["converged"]
             ),
             "median_steps": float(np.median([s["n_steps"] for s in stats])) if stats else 0.0,
             "max_abs_force_start": max((s["max_force_start"] for s in stats), default=0.0),
             "max_abs_force_final": max((s["max_force_final"] for s in stats), default=0.0),
         }
-    for entry in per_functional.values():
+    for entry in per_teacher.values():
         entry["n_unconverged"] = len(entry["unconverged"])
-    return per_functional
+    return per_teacher
 
 
 def _summary(kept: list[dict], frames: list[dataset.Frame], candidates: dict[str, Candidate],
-             failed: dict[str, str], dropped: list[str], wall: float) -> dict[str, Any]:
+             failed: dict[str, str], dropped: list[str], wall: float, *,
+             teachers: Sequence[str]) -> dict[str, Any]:
     atoms = np.array([frame.n_atoms for frame in frames])
     elements = sorted({s for frame in frames for s in frame.species})
     n_refs = sum(candidates[r["material_id"]].is_elemental_reference for r in kept)
@@ -236,7 +242,9 @@ def _summary(kept: list[dict], frames: list[dataset.Frame], candidates: dict[str
         "materials": len(kept) - n_refs,
         "elemental_references": n_refs,
         "frames": len(frames),
-        "per_functional": _per_functional(kept, frames),
+        "per_teacher": _per_teacher(kept, frames, teachers),
+        # Frames left out for a force spike, listed: every other kept snapshot is a frame.
+        "dropped_frames": [d for r in kept for d in r["dropped_frames"]],
         "n_elements": len(elements),
         "elements": elements,
         "atoms_per_frame": {
@@ -247,5 +255,6 @@ def _summary(kept: list[dict], frames: list[dataset.Frame], candidates: dict[str
         "failed": failed,
         "dropped_for_failed_reference": dropped,
         "n_failed": len(failed) + len(dropped),
+        "n_dropped_frames": sum(len(r["dropped_frames"]) for r in kept),
         "wall_time_s": round(wall, 1),
     }

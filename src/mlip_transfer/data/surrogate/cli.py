@@ -17,13 +17,15 @@ from mlip_transfer.data.surrogate.settings import (
     DEFAULT_WBM_PATH,
     BuildSettings,
 )
+from mlip_transfer.data.surrogate.teacher_models import TEACHERS
 
 
 def _parser() -> argparse.ArgumentParser:
     defaults = BuildSettings()
     parser = argparse.ArgumentParser(
         prog="python -m mlip_transfer.data.surrogate",
-        description="Build the surrogate (pretrained-CHGNet-labelled) GGA/r2SCAN dataset.",
+        description="Build the surrogate GGA/r2SCAN dataset, labelled by pretrained potentials "
+        "(--teachers: one GGA teacher and one or more r2SCAN teachers).",
     )
     parser.add_argument("--wbm", type=Path, default=DEFAULT_WBM_PATH, help="WBM json.gz")
     parser.add_argument("--elemental", type=Path, default=DEFAULT_ELEMENTAL_PATH,
@@ -37,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
         default = getattr(defaults, item.name)
         if isinstance(default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        elif isinstance(default, tuple):
+            parser.add_argument(flag, nargs="+", default=default, metavar="NAME",
+                                help=f"default {' '.join(default)}; known: {', '.join(TEACHERS)}")
         else:
             parser.add_argument(flag, type=type(default), default=default,
                                 help=f"default {default}")

@@ -30,10 +30,10 @@ def kept_steps(n_snapshots: int, k: int) -> list[int]:
 
 
 def relax(
-    structure: Structure, calculator: Any, settings: BuildSettings
+    structure: Structure, calculator: Any, settings: BuildSettings, *, magmoms: bool = True
 ) -> tuple[list[dict], bool]:
     """Relax with one teacher's ASE calculator; return every snapshot (step 0 = start) and
-    whether FIRE converged."""
+    whether FIRE converged. ``magmoms=False``: the teacher predicts none (snapshots hold None)."""
     from ase import units
     from ase.filters import FrechetCellFilter
     from ase.optimize import FIRE
@@ -49,9 +49,9 @@ def relax(
             "frac_coords": atoms.get_scaled_positions(wrap=True),
             "energy": float(atoms.get_potential_energy()),
             "forces": np.array(atoms.get_forces(), dtype=float),
-            # CHGNet's GPa stress already has the ASE sign (positive = tensile).
+            # Every teacher gives ASE stress (eV/Å³, positive = tensile); frames hold GPa.
             "stress": np.array(atoms.get_stress(voigt=False), dtype=float) / units.GPa,
-            "magmoms": np.array(atoms.get_magnetic_moments(), dtype=float),
+            "magmoms": np.array(atoms.get_magnetic_moments(), dtype=float) if magmoms else None,
         })
 
     target = FrechetCellFilter(atoms) if settings.relax_cell else atoms
@@ -62,5 +62,5 @@ def relax(
 
 
 def is_finite(snapshot: dict) -> bool:
-    """Whether every label of a snapshot is finite."""
-    return all(np.all(np.isfinite(value)) for value in snapshot.values())
+    """Whether every label of a snapshot is finite (labels a teacher lacks are None)."""
+    return all(np.all(np.isfinite(value)) for value in snapshot.values() if value is not None)

@@ -1,9 +1,8 @@
-"""Label materials with the two pretrained CHGNet teachers, in this process or a worker pool."""
+"""Label materials with the build's teachers, in this process or a worker pool."""
 
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import multiprocessing
 import time
@@ -19,19 +18,18 @@ from mlip_transfer.core.provenance import SURROGATE_DEFAULT
 from mlip_transfer.data import dataset
 from mlip_transfer.data.surrogate.candidates import Candidate
 from mlip_transfer.data.surrogate.relax import is_finite, kept_steps, perturb, relax
-from mlip_transfer.data.surrogate.settings import FUNCTIONALS, TEACHER_MODELS, BuildSettings
+from mlip_transfer.data.surrogate.settings import BuildSettings
+from mlip_transfer.data.surrogate.teacher_models import Teacher, teacher
 
 logger = logging.getLogger("mlip_transfer.data.surrogate")
 
-# The teachers' ASE calculators by functional, loaded once per process.
-_TEACHERS: dict[str, Any] = {}
+# The teachers' ASE calculators by name, loaded once per process.
+_CALCULATORS: dict[str, Any] = {}
 
 
-def init_worker() -> None:
-    """Load both teachers once per process, on one torch thread (fastest for single structures)."""
+def init_worker(teachers: Sequence[str]) -> None:
+    """Load the teachers once per process, on one torch thread (fastest for single structures)."""
     import torch
-    from chgnet.model import CHGNet
-    from chgnet.model.dynamics import CHGNetCalculator
 
     torch.set_num_threads(1)
     # FrechetCellFilter's tiny 3x3 scipy operations run ~10x slower on a multi-threaded BLAS.
@@ -41,14 +39,9 @@ def init_worker() -> None:
     # Harmless noise: chgnet's volume tensor, and scipy's logm (err ~1e-12) in FrechetCellFilter.
     warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad")
     warnings.filterwarnings("ignore", message="logm result may be inaccurate")
-    if _TEACHERS:
-        return
-    with contextlib.redirect_stdout(io.StringIO()):  # chgnet prints its device
-        for functional, name in TEACHER_MODELS.items():
-            model = CHGNet.load(model_name=name, verbose=False, use_device="cpu")
-            _TEACHERS[functional] = CHGNetCalculator(
-                model=model, use_device="cpu", on_isolated_atoms="error"
-            )
+    for name in teachers:
+        if name not in _CALCULATORS:
+            _CALCULATORS[name] = teacher(name).calculator()
 
 
 def _relaxation_status(snapshots: list[dict], converged: bool) -> dict[str, Any]:
@@ -62,22 +55,31 @@ def _relaxation_status(snapshots: list[dict], converged: bool) -> dict[str, Any]
 
 def _kept_frames(
     candidate: Candidate,
-    functional: str,
+    labeller: Teacher,
     species: tuple[str, ...],
     snapshots: list[dict],
     *,
     converged: bool,
     settings: BuildSettings,
-) -> list[dataset.Frame]:
-    """The kept snapshots of one relaxation as canonical frames."""
+) -> tuple[list[dataset.Frame], list[dict[str, Any]]]:
+    """The kept snapshots of one relaxation as canonical frames, and those dropped for a force
+    above ``settings.max_force`` (a teacher's spike, not a label)."""
     n_steps = len(snapshots) - 1
     # The GGA teacher mimics MP2020-corrected energies: its uncorrected twin removes the entry's.
+    functional = labeller.functional
     correction = candidate.correction_per_atom * len(species) if functional == "gga" else 0.0
-    frames = []
+    frames, dropped = [], []
     for step in kept_steps(len(snapshots), settings.frames_per_trajectory):
         snap = snapshots[step]
+        frame_id = f"{candidate.material_id}-{labeller.name}-{step}"
+        max_force = float(np.linalg.norm(snap["forces"], axis=1).max())
+        if max_force > settings.max_force:
+            dropped.append({"frame_id": frame_id, "teacher": labeller.name,
+                            "reason": f"force spike: {max_force:.1f} eV/Å > max_force "
+                                      f"{settings.max_force:g}"})
+            continue
         frames.append(dataset.Frame(
-            frame_id=f"{candidate.material_id}-{functional}-{step}",
+            frame_id=frame_id,
             material_id=candidate.material_id,
             functional=functional,
             species=species,
@@ -89,32 +91,40 @@ def _kept_frames(
             stress=snap["stress"],
             magmoms=snap["magmoms"],
             source=SURROGATE_DEFAULT.name,
-            extra={"step": step, "final": step == n_steps, "converged": converged},
+            extra={"step": step, "final": step == n_steps, "converged": converged,
+                   "teacher": labeller.name},
         ))
-    return frames
+    return frames, dropped
 
 
 def build_material(candidate: Candidate, settings: BuildSettings) -> dict[str, Any]:
-    """Perturb one material, relax it with each teacher and return its frames or its failure."""
-    init_worker()
+    """Perturb one material, relax it with each teacher from the same start, and return its
+    frames, the frames dropped for a force spike, or its failure.
+
+    A material counts only when every teacher relaxed it, so all teachers label the same
+    materials and their labels can be compared one to one.
+    """
+    init_worker(settings.teachers)
     start = perturb(candidate.structure, seed=settings.seed, material_id=candidate.material_id,
                     strain=settings.strain, rattle=settings.rattle)
     species = tuple(site.specie.symbol for site in start)
-    frames: list[dataset.Frame] = []
-    status: dict[str, dict[str, Any]] = {}
-    for functional in FUNCTIONALS:
+    result: dict[str, Any] = {"material_id": candidate.material_id, "frames": [], "status": {},
+                              "dropped_frames": [], "error": None}
+    for name in settings.teachers:
+        labeller = teacher(name)
         try:
-            snapshots, converged = relax(start, _TEACHERS[functional], settings)
+            snapshots, converged = relax(start, _CALCULATORS[name], settings,
+                                         magmoms=labeller.has_magmoms)
         except Exception as exc:  # a teacher failing on one structure must not stop the build
-            return {"material_id": candidate.material_id, "frames": [], "status": status,
-                    "error": f"{functional}: {type(exc).__name__}: {exc}"}
+            return {**result, "frames": [], "error": f"{name}: {type(exc).__name__}: {exc}"}
         if not all(is_finite(snapshot) for snapshot in snapshots):
-            return {"material_id": candidate.material_id, "frames": [], "status": status,
-                    "error": f"{functional}: non-finite energy, forces or stress"}
-        status[functional] = _relaxation_status(snapshots, converged)
-        frames += _kept_frames(candidate, functional, species, snapshots, converged=converged,
-                               settings=settings)
-    return {"material_id": candidate.material_id, "frames": frames, "status": status, "error": None}
+            return {**result, "frames": [], "error": f"{name}: non-finite energy, forces or stress"}
+        result["status"][name] = _relaxation_status(snapshots, converged)
+        frames, dropped = _kept_frames(candidate, labeller, species, snapshots,
+                                       converged=converged, settings=settings)
+        result["frames"] += frames
+        result["dropped_frames"] += dropped
+    return result
 
 
 def _build_task(task: tuple[Candidate, BuildSettings]) -> dict[str, Any]:
@@ -138,7 +148,8 @@ def _build_here(ordered: Sequence[Candidate], settings: BuildSettings, record) -
 def _build_in_pool(ordered: Sequence[Candidate], settings: BuildSettings, record) -> None:
     # spawn: a fresh interpreter per worker, safe with torch's threads (fork is not).
     context = multiprocessing.get_context("spawn")
-    with context.Pool(settings.processes, initializer=init_worker) as pool:
+    with context.Pool(settings.processes, initializer=init_worker,
+                      initargs=(settings.teachers,)) as pool:
         tasks = [(candidate, settings) for candidate in ordered]
         for result in pool.imap_unordered(_build_task, tasks, chunksize=1):
             record(result)
