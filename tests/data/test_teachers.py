@@ -139,3 +139,52 @@ def test_a_parse_keeps_the_gga_frames_and_one_r2scan_teacher(three_teachers, tmp
     assert source.name == "surrogate-default" and teacher in source.banner
     assert ("circular" in source.caveat.lower() or "not independent" in source.caveat) == (
         teacher == "chgnet-r2scan")
+
+
+# ------------------------------------------------------------------ resuming a build
+
+
+def _build(out, **overrides):
+    settings = {"max_steps": 3, "processes": 1, **overrides}
+    return surrogate.build_surrogate_dataset(
+        wbm_path=REFERENCE / "wbm-random-pbe52-equilibrium-2025.1.json.gz",
+        elemental_path=REFERENCE / "MatPES-PBE-Element-Refs.json.gz",
+        out_dir=out, settings=surrogate.BuildSettings(**settings), material_ids=[FENI],
+        progress=False,
+    )
+
+
+@pytest.mark.slow
+def test_an_interrupted_build_resumes_and_writes_the_same_files(tmp_path, monkeypatch, caplog):
+    from mlip_transfer.data.surrogate import progress, teachers
+
+    clean = tmp_path / "clean"
+    _build(clean)
+    real, calls = teachers.build_material, []
+
+    def killed_after_two(candidate, settings):
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # what a Ctrl-C or a scheduler's signal does mid-build
+        calls.append(candidate.material_id)
+        return real(candidate, settings)
+
+    monkeypatch.setattr(teachers, "build_material", killed_after_two)
+    out = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        _build(out)
+    journal = out / progress.PROGRESS_FILE
+    assert len(journal.read_text().splitlines()) == 1 + 2  # header + two materials
+    assert not (out / dataset.FRAMES_FILE).exists()
+    with open(journal, "a") as handle:
+        handle.write('{"kind": "material", "material_id": "elem-')  # a line cut short by a kill
+    with pytest.raises(ConfigError, match=r"changed: settings.max_steps\).*delete the file"):
+        _build(out, max_steps=4)
+    relaxed = []
+    monkeypatch.setattr(teachers, "build_material",
+                        lambda c, s: relaxed.append(c.material_id) or real(c, s))
+    summary = _build(out, processes=1)
+    assert relaxed == sorted({FENI, "elem-Fe", "elem-Ni"} - set(calls))
+    assert summary["resumed_materials"] == 2 and "cut short" in caplog.text
+    for name in (dataset.FRAMES_FILE, dataset.MATERIALS_FILE, "provenance.json"):
+        assert (out / name).read_bytes() == (clean / name).read_bytes(), name
+    assert not journal.exists()

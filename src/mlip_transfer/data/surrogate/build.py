@@ -24,6 +24,7 @@ from mlip_transfer.data.surrogate.candidates import (
     select_materials,
     with_elemental_references,
 )
+from mlip_transfer.data.surrogate.progress import BuildProgress
 from mlip_transfer.data.surrogate.settings import (
     DEFAULT_ELEMENTAL_PATH,
     DEFAULT_OUT_DIR,
@@ -157,7 +158,10 @@ def build_surrogate_dataset(
     """Build the surrogate dataset and write it to ``out_dir``.
 
     Writes ``frames.jsonl.gz``, ``materials.csv``, ``provenance.json`` and
-    ``build_summary.json``.
+    ``build_summary.json``. Each material's result goes to ``build_progress.jsonl`` in
+    ``out_dir`` as soon as it is relaxed (:mod:`.progress`): an interrupted build, rerun with the
+    same settings (``processes`` may differ) and inputs, relaxes only what is missing and writes
+    the same files. The progress file is removed once the dataset is written.
 
     Args:
         wbm_path: WBM records (``material_id``, ``structure``, ``energy``, ``corrected_energy``).
@@ -190,7 +194,14 @@ def build_surrogate_dataset(
                 len(chosen), sum(candidates[m].is_elemental_reference for m in chosen),
                 settings.processes)
 
-    results = build_all([candidates[mid] for mid in chosen], settings, progress=progress)
+    journal = BuildProgress(out_dir=out_dir, settings=settings,
+                            inputs={path.name: _sha256(path) for path in (wbm_path, elemental_path)})
+    recorded = journal.load()
+    journal.start(recorded)
+    resumed = [r for r in recorded if r["material_id"] in set(chosen)]
+    done = {r["material_id"] for r in resumed}
+    results = resumed + build_all([candidates[mid] for mid in chosen if mid not in done], settings,
+                                  progress=progress, on_result=journal.append)
     failed = {r["material_id"]: r["error"] for r in results if r["error"]}
     dropped = _without_failed_references(results, failed, candidates)
     kept = [r for r in results if not r["error"] and r["material_id"] not in dropped]
@@ -199,14 +210,15 @@ def build_surrogate_dataset(
     frames = sorted((frame for r in kept for frame in r["frames"]), key=_frame_order)
     table = materials_table(frames, candidates)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     dataset.write_frames(out_dir / dataset.FRAMES_FILE, frames)
     dataset.write_materials(out_dir / dataset.MATERIALS_FILE, table)
     _write_provenance(out_dir, settings=settings, material_ids=None if material_ids is None else draw,
                       inputs=(wbm_path, elemental_path), chosen=chosen, candidates=candidates)
     summary = _summary(kept, frames, candidates, failed, dropped, time.perf_counter() - began,
                        teachers=settings.teachers)
+    summary["resumed_materials"] = len(resumed)
     write_json_atomic(out_dir / SUMMARY_FILE, summary, sort_keys=True)  # NaN -> null
+    journal.finish()
     logger.info("wrote %d frames of %d materials to %s in %.0f s", len(frames), len(kept), out_dir,
                 summary["wall_time_s"])
     return summary

@@ -7,7 +7,7 @@ import logging
 import multiprocessing
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -156,8 +156,14 @@ def _build_in_pool(ordered: Sequence[Candidate], settings: BuildSettings, record
 
 
 def build_all(candidates: Sequence[Candidate], settings: BuildSettings, *,
-              progress: bool) -> list[dict[str, Any]]:
+              progress: bool, on_result: Callable[[dict[str, Any]], None] | None = None,
+              ) -> list[dict[str, Any]]:
     """:func:`build_material` of every candidate, in ``settings.processes`` processes.
+
+    Args:
+        candidates, settings: What to relax, and how.
+        progress: Show a tqdm bar.
+        on_result: Called with each result as it arrives (the build's progress file).
 
     Returns:
         The results in completion order.
@@ -171,6 +177,8 @@ def build_all(candidates: Sequence[Candidate], settings: BuildSettings, *,
 
     def record(result: dict[str, Any]) -> None:
         results.append(result)
+        if on_result is not None:
+            on_result(result)
         bar.update()
         if result["error"]:
             logger.warning("relaxation failed for %s (%s)", result["material_id"], result["error"])
