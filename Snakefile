@@ -17,6 +17,7 @@ include: "workflow/rules/transfer.smk"
 include: "workflow/rules/scaling.smk"
 include: "workflow/rules/density.smk"
 include: "workflow/rules/elements.smk"
+include: "workflow/rules/teachers.smk"
 # Last: its notebook_html rule lists the notebooks of every stage above.
 include: "workflow/rules/report.smk"
 

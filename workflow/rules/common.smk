@@ -75,6 +75,7 @@ def all_targets():
         *transfer_targets(),
         *benchmark_targets(),
         *elements_targets(),
+        *teacher_targets(),
     ]
 
 
@@ -94,6 +95,14 @@ def elements_targets():
         f"{results}/data_efficiency.md",
         f"{results}/stability_structure.json",
         *notebook_targets(ELEMENT_FIGURES),
+    ]
+
+
+def teacher_targets():
+    """The teacher comparison (`snakemake teachers`): its tables and figure."""
+    return [
+        f"{OUT}/teachers/teacher_accuracy.json",
+        *notebook_targets([TEACHER_FIGURE]),
     ]
 
 
