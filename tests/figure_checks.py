@@ -224,3 +224,30 @@ def check_elements_figures(out: Path) -> None:
         for ax, kind in ((rdf, "rdf"), (adf, "adf")):
             tail = "" if method == "stillinger-weber" else f", ∫|Δ| = {info[f'{kind}_difference']:.3g}"
             assert any(f"({info['frames']} frames{tail})" in line["label"] for line in ax["lines"]), method
+
+
+def check_teacher_figure(out: Path) -> None:
+    """The teacher comparison: each teacher's bars are its per-element errors against MatPES
+    r2SCAN (floored for the log axis) and the teacher-pair differences per element."""
+    from mlip_transfer.plots.teachers import FLOOR
+
+    matpes = pd.read_csv(out / "teachers" / "r2scan_vs_matpes.csv")
+    pairs = pd.read_csv(out / "teachers" / "teacher_pair_elements.csv")
+    pairs = pairs[(pairs["a"] != "labels") & (pairs["b"] != "labels")]
+    summary = json.loads((out / "teachers" / "teacher_accuracy.json").read_text())
+    panels = figure_data(out, "teacher_comparison")["axes"]
+    order = panels[0]["xticklabels"]
+    counted = matpes[matpes["skipped"].isna()]
+    assert {bar["label"].split(":")[0] for bar in panels[0]["bars"]} == set(counted["teacher"])
+    for bar in panels[0]["bars"]:
+        teacher = bar["label"].split(":")[0]
+        mae = summary["r2scan_vs_matpes"]["teachers"][teacher]["mae"]
+        assert f"MAE {mae:.3f}" in bar["label"]
+        errors = counted[counted["teacher"] == teacher].set_index("element")["abs_error"]
+        expected = np.maximum(errors.reindex(order).to_numpy(dtype=float), FLOOR["energy_ev"])
+        np.testing.assert_allclose(bar["heights"], expected, rtol=1e-6)
+    for ax, column, floor in ((panels[1], "energy_mae", "energy_mev"),
+                              (panels[2], "force_mae", "force")):
+        (bar,) = ax["bars"]  # one pair of r2SCAN teachers
+        values = pairs.set_index("element")[column].reindex(ax["xticklabels"])
+        np.testing.assert_allclose(bar["heights"], np.maximum(values, FLOOR[floor]), rtol=1e-6)

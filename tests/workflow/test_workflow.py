@@ -19,6 +19,7 @@ from figure_checks import (
     check_elements_figures,
     check_energy_scale_figures,
     check_scaling_figure,
+    check_teacher_figure,
     check_transfer_figures,
     figure_data,
     offsets,
@@ -122,6 +123,12 @@ def test_smoke_run_end_to_end_and_rerun_is_a_no_op(smoke_run):
     assert (out / "logs" / "parse_dataset.log").read_text().strip()
     check_transfer_outputs(out)
     check_benchmark_outputs(out)
+    # The teacher comparison: named teachers, the one trained on in the banner, every figure bar.
+    teachers = json.loads((out / "teachers" / "teacher_accuracy.json").read_text())
+    assert set(teachers["teachers"]) == {"chgnet-0.3.0", "chgnet-r2scan", "diep"}
+    assert not teachers["teachers"]["diep"]["shares_weights_with_source"]
+    assert "r2SCAN from chgnet-r2scan" in teachers["data_banner"]
+    check_teacher_figure(out)
     # The Si -> Ge stage (8-atom cells, 2 training steps): data, both methods, the four figures.
     elements = out / "elements"
     assert json.loads((elements / "data" / "Ge" / "provenance.json").read_text())["name"] == "stillinger-weber"
