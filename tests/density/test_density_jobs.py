@@ -32,3 +32,22 @@ def test_density_model_and_summary_write_their_tables(tmp_path):
     assert set(summary["training_data"]) == {"surrogate-default"}
     assert len(pd.read_csv(tmp_path / "density_all.csv")) == 2
     assert list(pd.read_csv(tmp_path / "density_summary.csv")["model"]) == ["a", "b"]
+
+
+def test_density_summary_flags_relaxations_that_stayed_at_the_strained_start(tmp_path):
+    """Model "stuck" never moved (ratio 0.9^3 = 0.729, no step); model "moved" relaxed."""
+    tables = []
+    for label, ratio, steps in (("stuck", 0.729, 0), ("moved", 1.01, 14)):
+        path = tmp_path / f"{label}.csv"
+        pd.DataFrame([{"model": label, "system": "Cu", "prototype": "fcc", "density_exp": 9.0,
+                       "density_pred": 9.0 / ratio, "ratio": ratio, "failed": False,
+                       "failure": "", "converged": steps > 0, "n_steps": steps}]).to_csv(path)
+        tables.append(path)
+    SURROGATE_DEFAULT.write(tmp_path / "data")
+    summary = density_summary(tables=tables, provenance=tmp_path / "data/provenance.json",
+                              structures="sol58", out_table=tmp_path / "all.csv",
+                              out_summary=tmp_path / "summary.csv", strain=-0.10)
+    flags = summary.set_index("model")["flags"]
+    assert flags["stuck"].startswith("1 of 1 density relaxations took no step")
+    assert "within 1 % of the strained start's 0.729" in flags["stuck"]
+    assert flags["moved"] == ""

@@ -1,4 +1,4 @@
-"""Table 1, Fig. 3b/c, Fig. 6 and the Ge stability figure, read back from the figure objects."""
+"""Table 1, Fig. 3b/c, Figs. 5 and 6 and the Ge stability figure, read back from the figure objects."""
 
 import matplotlib
 
@@ -103,3 +103,30 @@ def test_scaling_figure_draws_each_fit_over_its_fitted_sizes():
             assert line["y"] == pytest.approx(list(fit.predict(np.asarray(line["x"]))), rel=1e-6)
         assert any("untrained (400)" in ln["label"] or "untrained (800)" in ln["label"]
                    for ln in ax["lines"])
+
+
+def test_table1_figure_marks_flagged_rows_and_lists_their_flags():
+    table = pd.DataFrame({
+        "model": METHODS, "energy_mae_mev": [401.0, 311.8], "force_mae_mev": [89.4, 86.9],
+        "decomposition_energy_mae_mev": [67.9, 70.0], "formation_energy_mae_mev": [98.8, 99.0],
+        "flags": ["not trained at this budget: validation energy MAE changed 0.05 %", ""],
+    })
+    summary = _drawn(plot_table1(table, source=SURROGATE_DEFAULT))
+    assert summary["axes"][0]["yticklabels"] == [f"{label(METHODS[0])} [flagged]", label(METHODS[1])]
+    (note,) = [t for t in summary["texts"] if t.startswith("[flagged]")]
+    assert note == (f"[flagged] {label(METHODS[0])}: not trained at this budget: validation "
+                    "energy MAE changed 0.05 %")
+
+
+def test_density_figure_marks_flagged_models_and_lists_their_flags():
+    from mlip_transfer.plots.benchmarks import plot_density
+
+    rows = [{"model": m, "system": "Cu", "density_exp": 9.0, "density_pred": 9.0 / r, "ratio": r,
+             "failed": False} for m, r in zip(METHODS, (0.729, 1.01), strict=True)]
+    summary = pd.DataFrame({"model": METHODS, "density_mae": [3.3, 0.1], "n_failed": [0, 0],
+                            "flags": ["1 of 1 density relaxations took no step", ""]})
+    drawn = _drawn(plot_density(pd.DataFrame(rows), summary, source=SURROGATE_DEFAULT,
+                                reference="sol58"))
+    assert drawn["axes"][0]["yticklabels"] == [label(METHODS[1]), f"{label(METHODS[0])} [flagged]"]
+    assert [t for t in drawn["texts"] if t.startswith("[flagged]")] == [
+        f"[flagged] {label(METHODS[0])}: 1 of 1 density relaxations took no step"]

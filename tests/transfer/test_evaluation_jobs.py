@@ -29,3 +29,36 @@ def test_table1_job_writes_csv_and_markdown(tmp_path):
         "Training: 1 epochs, batch 8, lr 0.001 cosine to 1e-05, loss Huber [3, 1, 0.1, 1], "
         "every training frame (scaled down from the paper's 50 epochs, batch 64)."
     )
+
+
+def test_table1_flags_models_that_training_or_relaxation_did_not_change(tmp_path):
+    """M1's validation energy 0.401 -> 0.4008 eV/atom (0.05 %) is flagged, M4's 2.76 -> 2.72
+    (1.5 %) is not; a reference model without a history gets only its relaxation flag."""
+    histories, paths = [], []
+    for method, energies, forces in (("1_scratch", (0.401, 0.4008), (0.100, 0.0999)),
+                                     ("4_refit_atomref", (2.7578, 2.7175), (0.114, 0.097))):
+        folder = tmp_path / "training" / method
+        folder.mkdir(parents=True)
+        pd.DataFrame({"epoch": [0, 1, 1], "split": ["val", "train", "val"],
+                      "energy_mae": [energies[0], 1.0, energies[1]],
+                      "force_mae": [forces[0], 1.0, forces[1]]}).to_csv(folder / "history.csv")
+        histories.append(folder / "history.csv")
+    for label, idle in (("1_scratch", 0), ("4_refit_atomref", 0), ("pretrained_gga", 2)):
+        path = tmp_path / f"{label}.json"
+        path.write_text(json.dumps({"model": label, "energy_mae_mev": 20.0, "n_relaxed": 9,
+                                    "n_relaxations_without_step": idle}))
+        paths.append(path)
+    SURROGATE_DEFAULT.write(tmp_path / "data")
+    table = table1(metrics=paths, provenance=tmp_path / "data/provenance.json", training=TRAINING,
+                   out_csv=tmp_path / "t.csv", out_markdown=tmp_path / "t.md", histories=histories)
+    flags = table.set_index("model")["flags"]
+    assert flags["1_scratch"] == (
+        "not trained at this budget: validation energy MAE changed 0.05 % (0.401 → 0.4008 "
+        "eV/atom); not trained at this budget: validation force MAE changed 0.10 % (0.1 → "
+        "0.0999 eV/Å)"
+    )
+    assert flags["4_refit_atomref"] == ""
+    assert flags["pretrained_gga"].startswith("2 of 9 test relaxations took no step")
+    assert pd.read_csv(tmp_path / "t.csv", keep_default_na=False)["flags"].tolist() == list(flags)
+    markdown = (tmp_path / "t.md").read_text()
+    assert "| Flags |" in markdown and "not trained at this budget" in markdown

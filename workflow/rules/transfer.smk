@@ -81,6 +81,8 @@ rule evaluate_model:
 rule table1:
     input:
         metrics=expand(f"{EVAL_DIR}/{{model}}/metrics.json", model=MODEL_LABELS),
+        # Rows of models that training did not change are flagged from their histories.
+        histories=expand(f"{TRAIN_DIR}/{{method}}/history.csv", method=METHODS),
         provenance=f"{DATA}/provenance.json",
     output:
         csv=f"{EVAL_DIR}/table1.csv",

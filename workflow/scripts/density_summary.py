@@ -11,4 +11,5 @@ with rule_log(smk.log[0], "density_summary"):
         structures=smk.params.structures,
         out_table=smk.output.table,
         out_summary=smk.output.summary,
+        strain=smk.params.strain,
     )

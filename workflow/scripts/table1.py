@@ -11,4 +11,5 @@ with rule_log(smk.log[0], "table1"):
         training=smk.params.training,
         out_csv=smk.output.csv,
         out_markdown=smk.output.markdown,
+        histories=smk.input.histories,
     )

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from mlip_transfer.core import flags
 from mlip_transfer.core.files import write_csv_atomic
 from mlip_transfer.core.provenance import DataSource
 from mlip_transfer.density import benchmark
@@ -98,6 +99,14 @@ def density_model(
     return table
 
 
+def _density_flags(ratio: float, table: pd.DataFrame, strain: float | None) -> str:
+    relaxed = table[~table["failed"].astype(bool)]
+    return flags.flag_text([
+        flags.relaxations_without_step(relaxed["n_steps"], what="density relaxations"),
+        None if strain is None else flags.at_strained_start(ratio, strain=strain),
+    ])
+
+
 def density_summary(
     *,
     tables: Sequence[PathLike],
@@ -105,11 +114,17 @@ def density_summary(
     structures: str,
     out_table: PathLike,
     out_summary: PathLike,
+    strain: float | None = None,
 ) -> pd.DataFrame:
     """Collect every model's densities: one long table and the MAE / ratio summary per model.
 
+    A model's ``flags`` name relaxations that took no step, and a median ratio at the strained
+    start's ``(1 + strain)^3`` (:mod:`mlip_transfer.core.flags`): such densities say nothing
+    about the model.
+
     Args:
         tables: Each model's :func:`density_model` table.
+        strain: The lattice strain of the starting structures (``density.strain``).
         provenance: The training dataset's ``provenance.json``, named in the summary.
         structures: Where the reference structures came from (``density.structures``).
         out_table, out_summary: Where the long table and the per-model summary go.
@@ -120,6 +135,8 @@ def density_summary(
     frames = [pd.read_csv(path) for path in tables]
     write_csv_atomic(out_table, pd.concat(frames, ignore_index=True), index=False)
     summary = pd.DataFrame([benchmark.density_summary(table) for table in frames])
+    summary["flags"] = [_density_flags(row.ratio_median, table, strain)
+                        for row, table in zip(summary.itertuples(), frames, strict=True)]
     # The reference structures are experimental; the models were trained on this data.
     summary["training_data"] = DataSource.read(Path(provenance).parent).name
     summary["structures"] = structures

@@ -99,8 +99,12 @@ def plot_density(table: pd.DataFrame, summary: pd.DataFrame, *, source: DataSour
                  reference: str) -> Figure:
     """Fig. 5: experimental / predicted density per model as a box with every solid as a dot,
     the paper's band 0.8–1.2 shaded, MAE and failed relaxations beside each row; right:
-    predicted against experimental density."""
+    predicted against experimental density. Models with ``summary["flags"]`` (no relaxation
+    step, or a ratio at the strained start) are marked "[flagged]" and their flags listed."""
     models = list(summary["model"])
+    flags = dict(zip(models, summary["flags"] if "flags" in summary else [""] * len(models),
+                     strict=True))
+    flagged = {m for m, f in flags.items() if isinstance(f, str) and f}
     fig, (left, right) = plt.subplots(
         1, 2, figsize=(13.5, 0.55 * len(models) + 3), gridspec_kw={"width_ratios": [1.5, 1]}
     )
@@ -123,7 +127,8 @@ def plot_density(table: pd.DataFrame, summary: pd.DataFrame, *, source: DataSour
                   transform=left.get_yaxis_transform(), va="center", fontsize=8)
         right.scatter(part["density_exp"], part["density_pred"], s=14, color=color, alpha=0.8,
                       label=label(model))
-    left.set_yticks(range(len(models)), [label(m) for m in reversed(models)], fontsize=8)
+    left.set_yticks(range(len(models)), [label(m) + (" [flagged]" if m in flagged else "")
+                                         for m in reversed(models)], fontsize=8)
     left.set(xlabel="experimental / predicted density (> 1: predicted too light)",
              title=f"a  density ratio per model ({reference})")
     left.grid(alpha=0.3, axis="x")
@@ -133,6 +138,9 @@ def plot_density(table: pd.DataFrame, summary: pd.DataFrame, *, source: DataSour
               ylabel="predicted density (g/cm³)", title="b  predicted against experiment")
     right.grid(alpha=0.3)
     right.legend(frameon=False, fontsize=7.5)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    notes = [f"[flagged] {label(m)}: {flags[m]}" for m in models if m in flagged]
+    if notes:
+        fig.text(0.01, 0.075, "\n".join(notes), fontsize=7.5, color="#8b0000", va="top")
+    fig.tight_layout(rect=(0, 0.04 + 0.025 * len(notes), 1, 1))
     stamp_source(fig, source)
     return fig

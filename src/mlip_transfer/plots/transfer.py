@@ -112,25 +112,39 @@ def plot_energy_mae(histories: pd.DataFrame, *, source: DataSource) -> Figure:
 
 
 def plot_table1(table: pd.DataFrame, *, source: DataSource) -> Figure:
-    """Table 1 as bars: energy, force, decomposition- and formation-energy MAE per model (log scale)."""
+    """Table 1 as bars: energy, force, decomposition- and formation-energy MAE per model (log scale).
+
+    Rows with flags (``table["flags"]``: training or relaxation did not change them) are hatched,
+    marked "[flagged]" and their flags are listed under the panels.
+    """
     metrics = [("energy_mae_mev", "energy MAE (meV/atom)"), ("force_mae_mev", "force MAE (meV/Å)"),
                ("decomposition_energy_mae_mev", "decomposition-energy MAE (meV/atom)"),
                ("formation_energy_mae_mev", "formation-energy MAE (meV/atom)")]
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 4.8), sharey=True)
     models = list(table["model"])
+    flagged = [isinstance(f, str) and bool(f) for f in table.get("flags", [""] * len(models))]
     y = np.arange(len(models))
     for ax, (column, title) in zip(axes, metrics, strict=True):
         values = table[column].to_numpy(float)
-        ax.barh(y, values, color=[METHOD_COLORS.get(m, "#777777") for m in models])
+        bars = ax.barh(y, values, color=[METHOD_COLORS.get(m, "#777777") for m in models])
+        for bar, is_flagged in zip(bars, flagged, strict=True):
+            if is_flagged:
+                bar.set_hatch("//")
+                bar.set_alpha(0.5)
         for yi, value in zip(y, values, strict=True):
             if np.isfinite(value):
                 ax.text(value, yi, f" {value:.3g}", va="center", fontsize=8)
         ax.set_xscale("log")
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3, axis="x", which="both")
-    axes[0].set_yticks(y, [label(m) for m in models], fontsize=9)
+    axes[0].set_yticks(y, [label(m) + (" [flagged]" if f else "") for m, f in
+                           zip(models, flagged, strict=True)], fontsize=9)
     axes[0].invert_yaxis()
     fig.suptitle("Table 1: test-split errors per model (lower is better)", fontsize=12)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    notes = [f"[flagged] {label(m)}: {f}" for m, f, is_flagged in
+             zip(models, table.get("flags", [""] * len(models)), flagged, strict=True) if is_flagged]
+    if notes:
+        fig.text(0.01, 0.075, "\n".join(notes), fontsize=7.5, color="#8b0000", va="top", wrap=True)
+    fig.tight_layout(rect=(0, 0.04 + 0.025 * len(notes), 1, 1))
     stamp_source(fig, source)
     return fig

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlip_transfer.core import flags
 from mlip_transfer.core.files import write_csv_atomic, write_json_atomic, write_text_atomic
 from mlip_transfer.core.provenance import DataSource
 from mlip_transfer.data.dataset import iter_frames, read_materials
@@ -124,6 +125,7 @@ def evaluate_model(
         "magmom_mae": errors["magmom_mae_mub"],
         "n_test_frames": errors["n_frames"],
         **summary,
+        "n_relaxations_without_step": int((relaxed["n_steps"] == 0).sum()),
     }
     write_json_atomic(out_metrics, metrics, default=str)
     return metrics
@@ -146,6 +148,26 @@ def _training_sentence(training: Mapping[str, Any]) -> str:
     )
 
 
+def _flags(metrics: Mapping[str, Any], history: PathLike | None) -> str:
+    """The flags of one Table 1 row: validation errors training did not move (from the trained
+    model's ``history.csv``: epoch 0 against the last epoch), and relaxations without a step."""
+    import pandas as pd
+
+    raised = []
+    if history is not None:
+        val = pd.read_csv(history).query("split == 'val'").sort_values("epoch")
+        first, last = val.iloc[0], val.iloc[-1]
+        for column, metric, unit in (("energy_mae", "validation energy MAE", "eV/atom"),
+                                     ("force_mae", "validation force MAE", "eV/Å")):
+            raised.append(flags.not_trained(float(first[column]), float(last[column]),
+                                            metric=metric, unit=unit))
+    idle, relaxed = metrics.get("n_relaxations_without_step"), metrics.get("n_relaxed")
+    if idle and relaxed:
+        raised.append(flags.relaxations_without_step([0] * idle + [1] * (int(relaxed) - idle),
+                                                     what="test relaxations"))
+    return flags.flag_text(raised)
+
+
 def table1(
     *,
     metrics: Sequence[PathLike],
@@ -153,11 +175,14 @@ def table1(
     training: Mapping[str, Any],
     out_csv: PathLike,
     out_markdown: PathLike,
+    histories: Sequence[PathLike] = (),
 ) -> pd.DataFrame:
     """Collect every model's metrics into Table 1: CSV, and markdown beside the paper's numbers.
 
     Args:
         metrics: The ``metrics.json`` of each model (:func:`evaluate_model`), in row order.
+        histories: The ``history.csv`` of each trained method (its folder is named after the
+            method): the rows of models that training did not change are flagged.
         provenance: The dataset's ``provenance.json`` (its banner and caveat head the markdown).
         training: The config's ``training`` block, summarised under the banner.
         out_csv, out_markdown: Where the table goes.
@@ -166,6 +191,9 @@ def table1(
         The table written to ``out_csv``.
     """
     rows = [json.loads(Path(path).read_text()) for path in metrics]
+    by_method = {Path(path).parent.name: path for path in histories}
+    for row in rows:
+        row["flags"] = _flags(row, by_method.get(row["model"]))
     table = paper_table.table1(rows)
     write_csv_atomic(out_csv, table, index=False)
     source = DataSource.read(Path(provenance).parent)

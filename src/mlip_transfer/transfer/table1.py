@@ -25,7 +25,8 @@ TABLE1_METRICS: dict[str, tuple[str, int]] = {
     "decomposition_energy_mae_mev": ("Decomposition-energy MAE (meV/atom)", 2),
     "formation_energy_mae_mev": ("Formation-energy MAE (meV/atom)", 2),
 }
-TABLE1_COLUMNS = ("model", "paper_row", *TABLE1_METRICS, "n_failed", "n_relaxed")
+# ``flags``: what training or relaxation did not change (:mod:`mlip_transfer.core.flags`).
+TABLE1_COLUMNS = ("model", "paper_row", *TABLE1_METRICS, "n_failed", "n_relaxed", "flags")
 
 # Huang et al. 2025 (Table 1, abstract, text), exactly as printed; rows and cells the paper does
 # not report are absent, never filled in. "failed_relaxations" is (failed, relaxed).
@@ -93,6 +94,7 @@ def table1(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     for label, values in merged.items():
         record = {column: values.get(column, math.nan) for column in TABLE1_COLUMNS}
         record["paper_row"] = values.get("paper_row") or paper_row(label)
+        record["flags"] = values.get("flags") or ""
         records.append(record)
     table = pd.DataFrame(records, columns=list(TABLE1_COLUMNS))
     for column in (*TABLE1_METRICS, "n_failed", "n_relaxed"):
@@ -123,7 +125,7 @@ def table1_markdown(df: pd.DataFrame, paper: Mapping[str, Mapping[str, Any]] = P
     headers = ["Model", "Paper row"]
     for header, _ in TABLE1_METRICS.values():
         headers += [header, "paper"]
-    headers += ["Failed relaxations", "paper"]
+    headers += ["Failed relaxations", "paper", "Flags"]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for row in df.itertuples(index=False):
         key = row.paper_row if isinstance(row.paper_row, str) else None
@@ -135,12 +137,13 @@ def table1_markdown(df: pd.DataFrame, paper: Mapping[str, Mapping[str, Any]] = P
             f"{int(row.n_failed):,}/{int(row.n_relaxed):,}"
             if np.isfinite(row.n_failed) and np.isfinite(row.n_relaxed) else ""
         )
-        cells += [failed, _paper_fmt(reported.get("failed_relaxations"))]
+        cells += [failed, _paper_fmt(reported.get("failed_relaxations")), str(row.flags)]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(
         "Paper: Huang et al. 2025 (Table 1 and text); a blank paper cell is a value the paper "
         "does not report. Our MAEs are on this run's test split, so they are not expected to "
-        "match the paper's scale."
+        "match the paper's scale. A flagged row is not a method's result: training or "
+        "relaxation did not change what it reports."
     )
     return "\n".join(lines) + "\n"
