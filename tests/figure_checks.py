@@ -122,11 +122,16 @@ def check_transfer_figures(out: Path) -> None:
     """Table 1 and Figs. 3a-c against table1.csv and each method's training tables."""
     from mlip_transfer.plots.transfer import label
 
-    table = pd.read_csv(out / "evaluation" / "table1.csv")
+    table = pd.read_csv(out / "evaluation" / "table1.csv", keep_default_na=False)
     panels = figure_data(out, "table1")["axes"]
-    assert panels[0]["yticklabels"] == [label(m) for m in table["model"]]
+    assert panels[0]["yticklabels"] == [
+        label(m) + (" [flagged]" if f else "") for m, f in zip(table["model"], table["flags"])
+    ]
+    notes = [t for t in figure_data(out, "table1")["texts"] if t.startswith("[flagged]")]
+    assert notes == [f"[flagged] {label(m)}: {f}" for m, f in zip(table["model"], table["flags"]) if f]
     for ax, column in zip(panels, TABLE1_PANELS, strict=True):
-        np.testing.assert_allclose(ax["bars"][0]["heights"], table[column], err_msg=column)
+        heights = pd.to_numeric(table[column], errors="coerce")
+        np.testing.assert_allclose(ax["bars"][0]["heights"], heights, err_msg=column)
 
     gradients = pd.concat(pd.read_csv(p) for p in sorted((out / "training").glob("*/gradients.csv")))
     layers = figure_data(out, "fig3a_gradients")["axes"]

@@ -94,7 +94,10 @@ def test_scaling_figure_draws_each_fit_over_its_fitted_sizes():
     results = pd.DataFrame(rows)
     fits = summarize(results, scratch_method="1_scratch", transfer_methods=["4_refit_atomref"],
                      threshold=100)
-    panels = _drawn(plot_scaling_law(results, fits, source=SURROGATE_DEFAULT))["axes"]
+    fits["flags"] = [{"target": "energy", "size": 10, "code": "indistinguishable", "message": ""}]
+    drawn = _drawn(plot_scaling_law(results, fits, source=SURROGATE_DEFAULT))
+    assert "[flagged] indistinguishable within the seeds' spread at: energy n=10" in drawn["texts"]
+    panels = drawn["axes"]
     for ax, target in zip(panels, ("energy", "force"), strict=True):
         for method in ("1_scratch", "4_refit_atomref"):
             fit = PowerLawFit(**fits["targets"][target]["fits"][method])

@@ -30,3 +30,22 @@ def test_scaling_fit_job_writes_table_and_fits(tmp_path):
     assert len(pd.read_csv(tmp_path / "table.csv")) == len(rows)
     assert json.loads((tmp_path / "fits.json").read_text())["data_source"] == "surrogate-default"
     assert summary["data_source"] == "surrogate-default" and set(summary["targets"])
+
+
+def test_seed_spread_flags_name_the_sizes_where_methods_overlap():
+    from mlip_transfer.scaling.jobs import seed_spread_flags
+
+    rows = []
+    for method, by_size in (("1_scratch", {10: (100.0, 120.0), 100: (50.0, 52.0)}),
+                            ("4_refit_atomref", {10: (110.0, 115.0), 100: (20.0, 21.0)})):
+        for size, values in by_size.items():
+            for seed, value in enumerate(values):
+                rows.append({"method": method, "size": size, "seed": seed,
+                             "energy_mae_mev_per_atom": value, "force_mae_mev_per_a": value})
+    rows.append({"method": "4_refit_atomref", "size": 0, "seed": 0,
+                 "energy_mae_mev_per_atom": 400.0, "force_mae_mev_per_a": 400.0})
+    raised = seed_spread_flags(pd.DataFrame(rows), scratch="1_scratch",
+                               transfer=["4_refit_atomref"])
+    assert [(f["size"], f["target"]) for f in raised] == [(10, "energy"), (10, "force")]
+    assert all(f["code"] == "indistinguishable" for f in raised)
+    assert "within the seeds' spread 20" in raised[0]["message"]

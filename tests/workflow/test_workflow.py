@@ -25,6 +25,8 @@ from figure_checks import (
     offsets,
 )
 
+from mlip_transfer.core import flags
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 CONFIGS = sorted((REPO / "config").glob("*.yaml"))
@@ -251,6 +253,16 @@ def check_transfer_outputs(out):
         # Every test material relaxed, none failed; Table 1's row is this file's numbers.
         assert metrics["n_relaxed"] == stats["materials_per_split"]["test"] and metrics["n_failed"] == 0
         (row,) = rows[rows["model"] == method].to_dict("records")
+        # The row's flags are what core.flags says of its validation history (epoch 0 vs last).
+        first = history[history["split"] == "val"].iloc[0]
+        idle = metrics["n_relaxations_without_step"]
+        expected = flags.flag_text([
+            *(flags.not_trained(first[c], last_val[c], metric=f"validation {name} MAE", unit=unit)
+              for c, name, unit in (("energy_mae", "energy", "eV/atom"), ("force_mae", "force", "eV/Å"))),
+            flags.relaxations_without_step([0] * idle + [1] * (metrics["n_relaxed"] - idle),
+                                           what="test relaxations"),
+        ])
+        assert (row["flags"] if isinstance(row["flags"], str) else "") == expected
         assert metrics["energy_mae_mev"] == pytest.approx(row["energy_mae_mev"])
         assert metrics["formation_energy_mae_mev"] == pytest.approx(row["formation_energy_mae_mev"])
     check_transfer_figures(out)  # Table 1's bars are table1.csv, Fig. 3 the training tables

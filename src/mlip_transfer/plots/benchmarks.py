@@ -90,7 +90,13 @@ def plot_scaling_law(results: pd.DataFrame, fits: Mapping, *, source: DataSource
                title=f"{'ab'[list(TARGETS).index(target)]}  {target}\n")
         ax.grid(alpha=0.3, which="both")
         ax.legend(frameon=False, fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.13))
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    # Sizes where the methods' seeds overlap (scaling.jobs.seed_spread_flags): no ranking there.
+    flagged = sorted({(f["target"], f["size"]) for f in fits.get("flags", [])})
+    if flagged:
+        fig.text(0.01, 0.075, "[flagged] indistinguishable within the seeds' spread at: "
+                 + ", ".join(f"{target} n={size:g}" for target, size in flagged),
+                 fontsize=7.5, color="#8b0000", va="top")
+    fig.tight_layout(rect=(0, 0.04 + 0.025 * bool(flagged), 1, 1))
     stamp_source(fig, source)
     return fig
 

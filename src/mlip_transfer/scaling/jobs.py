@@ -141,6 +141,29 @@ def _train_point(
     return 1000 * float(val["energy_mae"]), 1000 * float(val["force_mae"])
 
 
+def seed_spread_flags(
+    results: pd.DataFrame, *, scratch: str, transfer: Iterable[str]
+) -> list[dict[str, Any]]:
+    """Sizes at which a transfer method and Scratch are indistinguishable within their seeds'
+    spread (:func:`mlip_transfer.core.flags.indistinguishable`), per target; one seed per size
+    gives no spread and no flag."""
+    from mlip_transfer.core import flags
+
+    raised = []
+    columns = {"energy": "energy_mae_mev_per_atom", "force": "force_mae_mev_per_a"}
+    for method in transfer:
+        for size in sorted(set(results["size"]) - {0}):
+            for target, column in columns.items():
+                values = {m: results.loc[(results["method"] == m) & (results["size"] == size),
+                                         column].tolist() for m in (scratch, method)}
+                flag = flags.indistinguishable(values[scratch], values[method],
+                                               names=(scratch, method), metric=f"{target} MAE")
+                if flag:
+                    raised.append({"method": method, "size": int(size), "target": target,
+                                   "code": flag.code, "message": flag.message})
+    return raised
+
+
 def scaling_fit(
     *,
     results: Iterable[str | Path],
@@ -169,6 +192,7 @@ def scaling_fit(
         transfer_methods=methods[1:],
         threshold=scaling["fit_threshold"],
     )
+    summary["flags"] = seed_spread_flags(collected, scratch=methods[0], transfer=methods[1:])
     source = DataSource.read(Path(provenance).parent)
     summary["data_source"], summary["data_banner"] = source.name, source.banner
     # Standard JSON: a fit that could not be made (too few points) is null, not NaN.
