@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -50,7 +51,13 @@ def test_build_model_starting_points(source, built, train_frames):
     assert info1["gnn_init"].startswith("random") and info1["atomref_trainable"] is False
     for el, value in refit.energies.items():
         assert atomref("1_scratch")[el] == pytest.approx(value, abs=1e-5)
-    assert atomref("1_scratch")["Pu"] == src_ref["Pu"]  # absent from training: source value
+    # Absent from training: the source value plus the median fitted shift, never the bare GGA one.
+    fallback = info1["atomref_fallback"]
+    assert "Pu" in fallback["elements"] and not set(fallback["elements"]) & set(refit.energies)
+    median = float(np.median([refit.energies[el] - src_ref[el] for el in refit.energies]))
+    assert fallback["shift_ev_per_atom"] == pytest.approx(median, abs=1e-5)
+    assert atomref("1_scratch")["Pu"] == pytest.approx(src_ref["Pu"] + median, abs=1e-5)
+    assert abs(median) > 1.0  # r2SCAN - GGA: several eV/atom, which the bare GGA value would miss
     again, _ = M.build_model("1_scratch", train_frames=train_frames, source_model=source, seed=0)
     other, _ = M.build_model("1_scratch", train_frames=train_frames, source_model=source, seed=1)
     assert torch.equal(weight(again, GNN_PARAM), weight(m1, GNN_PARAM))
@@ -64,11 +71,11 @@ def test_build_model_starting_points(source, built, train_frames):
         assert info["atomref_trainable"] is trainable
         assert model.composition_model.fc.weight.requires_grad is trainable
 
-    # Method 4: AtomRef = Eq. 2 refit on the training frames; undetermined ones keep the source.
+    # Method 4: AtomRef = Eq. 2 refit on the training frames; undetermined ones get the fallback.
     m4, info4 = built["4_refit_atomref"]
     assert torch.equal(weight(m4, GNN_PARAM), src_gnn)
     for el in present:
-        expected = refit.energies.get(el, src_ref[el])
+        expected = refit.energies.get(el, src_ref[el] + median)
         assert atomref("4_refit_atomref")[el] == pytest.approx(expected, abs=1e-5)
     assert set(info4["atomref_undetermined"]) == set(refit.missing)
     assert info4["atomref_fitted_elements"] == sorted(refit.energies)
@@ -79,8 +86,11 @@ def test_build_model_starting_points(source, built, train_frames):
     shift = fit_residual_shift(
         [f.species for f in train_frames], [f.energy_per_atom for f in train_frames], preds
     )
+    median_shift = float(np.median(list(shift.energies.values())))
     for el in present:
-        expected = src_ref[el] + shift.energies.get(el, 0.0)
+        expected = src_ref[el] + shift.energies.get(el, median_shift)
         assert atomref("4r_residual_atomref")[el] == pytest.approx(expected, abs=1e-4)
+    assert built["4r_residual_atomref"][1]["atomref_fallback"]["shift_ev_per_atom"] == (
+        pytest.approx(median_shift, abs=1e-4))
     assert read_model_atomref(source) == src_ref  # the source model itself is untouched
 

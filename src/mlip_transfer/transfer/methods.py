@@ -17,8 +17,11 @@ Methods (``METHODS``; the source is a pretrained CHGNet, default v0.3.0, GGA/GGA
     ``target label - source prediction`` on the training frames (Eq. 3 estimated directly),
     frozen. Not in the paper: a better-conditioned variant of Method 4 for small data.
 
-Elements the refit cannot determine (present but not identifiable) and elements absent from
-the training frames keep the source model's value; ``build_model`` lists both in its info.
+Elements a fit cannot determine (present but not identifiable) and elements absent from the
+training frames never keep the source (GGA) value inside a model fitted to another functional,
+which would be tens of eV/atom off: they get the source value plus the median shift of the
+fitted elements (the reported fallback, ``info["atomref_fallback"]``); ``build_model`` lists
+both kinds in its info.
 """
 
 from __future__ import annotations
@@ -96,8 +99,9 @@ def build_model(
         ``(model, info)``. ``info`` (JSON-serialisable) holds ``method``, ``display_name``,
         ``source_model``, ``gnn_init``, ``atomref_start``, ``atomref_trainable``, ``seed``,
         ``n_train_frames``, ``atomref_fitted_elements``, ``atomref_undetermined`` (element ->
-        reason; these keep the source value), ``atomref_absent_from_training`` (keep the source
-        value), ``atomref_fit`` (rank, residual MAE ...) and ``atomref`` (element -> eV/atom).
+        reason), ``atomref_absent_from_training``, ``atomref_fallback`` (what those two kinds
+        of element got: the source value plus the median fitted shift), ``atomref_fit`` (rank,
+        residual MAE ...) and ``atomref`` (element -> eV/atom).
 
     Raises:
         ConfigError: Unknown method.
@@ -126,6 +130,7 @@ def build_model(
     model.composition_model.fitted = True
     if fit is not None:
         _record_fit(info, fit, frames=frames, source_ref=source_ref, method=method)
+        _fill_unfitted(model, info, source_ref)
     info["atomref"] = read_model_atomref(model)
     return model, info
 
@@ -224,6 +229,24 @@ def _start_residual(
     return source, fit
 
 
+def _fill_unfitted(model: Any, info: dict[str, Any], source_ref: dict[str, float]) -> None:
+    """Give every element the fit did not determine the source value plus the median shift of
+    the fitted elements (fitted minus source), and record the rule, the shift and the elements."""
+    fitted = set(info["atomref_fitted_elements"])
+    current = read_model_atomref(model)
+    shifts = [current[el] - source_ref[el] for el in sorted(fitted) if el in source_ref]
+    unfitted = sorted(set(source_ref) - fitted)
+    if not shifts or not unfitted:
+        return
+    shift = float(np.median(shifts))
+    set_model_atomref(model, {el: source_ref[el] + shift for el in unfitted})
+    info["atomref_fallback"] = {
+        "rule": "source AtomRef + median shift of the fitted elements",
+        "shift_ev_per_atom": shift,
+        "elements": unfitted,
+    }
+
+
 def _record_fit(
     info: dict[str, Any], fit: Any, *, frames: list[Frame], source_ref: dict[str, float],
     method: str,
@@ -242,7 +265,8 @@ def _record_fit(
     info["atomref_absent_from_training"] = sorted(set(source_ref) - present)
     if info["atomref_undetermined"]:
         logger.warning(
-            "%s: AtomRef of %s not determined by the training frames; they keep the source value",
+            "%s: AtomRef of %s not determined by the training frames; they get the source value "
+            "plus the median fitted shift",
             method,
             ", ".join(info["atomref_undetermined"]),
         )
