@@ -59,3 +59,37 @@ def test_frames_by_split_groups_one_functional_and_caps_training(frames):
     assert len(grouped["train"]) == 20 and grouped["test"] == []
     assert all(f.functional == "r2scan" for group in grouped.values() for f in group)
     assert all(split[f.material_id] == "val" for f in grouped["val"])
+
+
+def test_train_method_fits_the_atomref_on_the_whole_split_and_trains_on_the_cap(
+        frames, tmp_path, monkeypatch):
+    """Issue 14: the AtomRef fit sees every training frame, the GNN only the capped subset."""
+    from pathlib import Path
+
+    import pandas as pd
+    import yaml
+
+    from mlip_transfer.data.dataset import write_frames
+    from mlip_transfer.transfer import jobs, methods, trainer
+
+    split = {f.material_id: ("val" if i % 10 == 0 else "train") for i, f in enumerate(frames)}
+    write_frames(tmp_path / "frames.jsonl.gz", frames)
+    pd.DataFrame({"material_id": list(split), "split": list(split.values())}).to_csv(
+        tmp_path / "split.csv", index=False)
+    seen = {}
+
+    def spy_build_model(method, *, train_frames, **_):  # what the AtomRef fit is given
+        seen["fit"] = list(train_frames)
+        return None, {"method": method}
+
+    monkeypatch.setattr(methods, "build_model", spy_build_model)
+    monkeypatch.setattr(trainer, "train", lambda **kwargs: seen.update(kwargs))
+    smoke = yaml.safe_load((Path(__file__).parents[2] / "config" / "smoke.yaml").read_text())
+    training = {**smoke["training"], "max_train_frames": 20, "functional": "r2scan"}
+    jobs.train_method(frames=tmp_path / "frames.jsonl.gz", split=tmp_path / "split.csv",
+                      method="4_refit_atomref", out_dir=tmp_path / "out", training=training)
+    train_ids = {f.frame_id for f in frames if split[f.material_id] == "train"}
+    assert {f.frame_id for f in seen["fit"]} == train_ids and len(train_ids) > 20
+    assert [f.frame_id for f in seen["train_frames"]] == [
+        f.frame_id for f in seeded_subset([f for f in frames if f.frame_id in train_ids], 20, seed=0)]
+    assert seen["info"]["n_atomref_frames"] == len(train_ids) and seen["info"]["n_train_frames"] == 20
