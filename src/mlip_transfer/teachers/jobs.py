@@ -25,7 +25,7 @@ from mlip_transfer.core.files import write_csv_atomic, write_json_atomic
 from mlip_transfer.core.provenance import DataSource
 from mlip_transfer.data.dataset import Frame, iter_frames
 from mlip_transfer.data.split import read_split
-from mlip_transfer.data.surrogate.teacher_models import teacher
+from mlip_transfer.data.surrogate.teacher_models import limit_threads, teacher
 from mlip_transfer.energy_scale.elemental_shift import load_matpes_elemental_energies
 from mlip_transfer.teachers.accuracy import (
     difference_summary,
@@ -35,7 +35,7 @@ from mlip_transfer.teachers.accuracy import (
     evenly_spaced,
     frame_differences,
 )
-from mlip_transfer.teachers.singlepoint import Prediction, limit_threads, predict_all
+from mlip_transfer.teachers.singlepoint import Prediction, predict_all
 
 logger = logging.getLogger("mlip_transfer.teachers.jobs")
 

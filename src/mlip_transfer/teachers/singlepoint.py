@@ -6,7 +6,6 @@ cutoff, a non-finite prediction) is kept as a skipped key with the reason, never
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,17 +27,6 @@ class Prediction:
     energy_per_atom: float
     forces: np.ndarray | None = None
     stress: np.ndarray | None = None
-
-
-def limit_threads() -> None:
-    """One torch and one BLAS thread: fastest for single small structures (as the build does)."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(1)
-    threadpool_limits(1)
-    # Harmless noise of chgnet's volume tensor.
-    warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad")
 
 
 def single_point(calculator: Any, structure: Structure) -> Prediction:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -97,6 +98,19 @@ _LOADERS: dict[str, Callable[[], Any]] = {
     "chgnet-r2scan": _chgnet("r2scan"),
     "diep": _diep,
 }
+
+
+def limit_threads() -> None:
+    """One torch and one BLAS thread: fastest for the single small structures teachers label
+    (FrechetCellFilter's 3x3 scipy operations run ~10x slower on a multi-threaded BLAS)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    threadpool_limits(1)
+    # Harmless noise: chgnet's volume tensor, and scipy's logm (err ~1e-12) in FrechetCellFilter.
+    warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad")
+    warnings.filterwarnings("ignore", message="logm result may be inaccurate")
 
 
 def teacher(name: str) -> Teacher:

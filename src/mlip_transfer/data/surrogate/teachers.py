@@ -6,7 +6,6 @@ import contextlib
 import logging
 import multiprocessing
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,7 +18,7 @@ from mlip_transfer.data import dataset
 from mlip_transfer.data.surrogate.candidates import Candidate
 from mlip_transfer.data.surrogate.relax import is_finite, kept_steps, perturb, relax
 from mlip_transfer.data.surrogate.settings import BuildSettings
-from mlip_transfer.data.surrogate.teacher_models import Teacher, teacher
+from mlip_transfer.data.surrogate.teacher_models import Teacher, limit_threads, teacher
 
 logger = logging.getLogger("mlip_transfer.data.surrogate")
 
@@ -29,16 +28,7 @@ _CALCULATORS: dict[str, Any] = {}
 
 def init_worker(teachers: Sequence[str]) -> None:
     """Load the teachers once per process, on one torch thread (fastest for single structures)."""
-    import torch
-
-    torch.set_num_threads(1)
-    # FrechetCellFilter's tiny 3x3 scipy operations run ~10x slower on a multi-threaded BLAS.
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
-    # Harmless noise: chgnet's volume tensor, and scipy's logm (err ~1e-12) in FrechetCellFilter.
-    warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad")
-    warnings.filterwarnings("ignore", message="logm result may be inaccurate")
+    limit_threads()
     for name in teachers:
         if name not in _CALCULATORS:
             _CALCULATORS[name] = teacher(name).calculator()
