@@ -59,3 +59,30 @@ def test_a_file_that_is_not_a_config_is_named(tmp_path):
     path.write_text("2\nLattice=...\nSi 0 0 0\n")
     with pytest.raises(ConfigError, match=r"frames.xyz: expected a YAML mapping"):
         load_config(path)
+
+
+def _merged(base: dict, overlay: dict) -> dict:
+    """Snakemake's --configfile merge: nested mappings update, everything else replaces."""
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(
+            out.get(key), dict) else value
+    return out
+
+
+@pytest.mark.parametrize("path", sorted((CONFIGS[0].parent / "overlays").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_every_overlay_on_the_default_config_is_valid(path):
+    """Overlays (`--configfile config/overlays/X.yaml`) hold only what they change."""
+    overlay = yaml.safe_load(path.read_text())
+    base = yaml.safe_load(CONFIGS[0].read_text())
+    validate_config(_merged(base, overlay))
+    assert not validate_config_would_pass_alone(overlay)
+
+
+def validate_config_would_pass_alone(overlay: dict) -> bool:
+    try:
+        validate_config(overlay)
+    except ConfigError:
+        return False
+    return True

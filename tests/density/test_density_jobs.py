@@ -51,3 +51,25 @@ def test_density_summary_flags_relaxations_that_stayed_at_the_strained_start(tmp
     assert flags["stuck"].startswith("1 of 1 density relaxations took no step")
     assert "within 1 % of the strained start's 0.729" in flags["stuck"]
     assert flags["moved"] == ""
+
+
+def test_density_summary_sets_each_models_step0_density_beside_it(tmp_path):
+    """M4's step 0 is the source model's relaxation; a model without a step 0 gets none."""
+    tables = []
+    for label, ratio in (("4_refit_atomref", 1.02), ("source", 1.10), ("other", 0.95)):
+        path = tmp_path / f"{label}.csv"
+        pd.DataFrame([{"model": label, "system": "Cu", "prototype": "fcc", "density_exp": 9.0,
+                       "density_pred": 9.0 / ratio, "ratio": ratio, "failed": False,
+                       "failure": "", "converged": True, "n_steps": 5}]).to_csv(path)
+        tables.append(path)
+    SURROGATE_DEFAULT.write(tmp_path / "data")
+    summary = density_summary(tables=tables, provenance=tmp_path / "data/provenance.json",
+                              structures="sol58", out_table=tmp_path / "all.csv",
+                              out_summary=tmp_path / "summary.csv",
+                              step0_models={"4_refit_atomref": "source", "other": "missing"})
+    rows = summary.set_index("model")
+    assert rows.loc["4_refit_atomref", "step0_model"] == "source"
+    assert rows.loc["4_refit_atomref", "step0_ratio_median"] == 1.10
+    assert rows.loc["4_refit_atomref", "step0_density_mae"] == rows.loc["source", "density_mae"]
+    assert rows.loc["other", "step0_model"] == "" and pd.isna(rows.loc["other",
+                                                                       "step0_ratio_median"])

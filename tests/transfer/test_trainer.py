@@ -144,6 +144,13 @@ def test_outputs_tables_gradients_and_model_file(built, frames, cache, tmp_path)
         torch.testing.assert_close(a, b, msg=name)
     state = torch.load(tmp_path / "checkpoint_epoch1.pt", weights_only=False)
     assert {"model", "optimizer", "scheduler", "epoch", "rng"} <= set(state)
+    # model_step0.pt is the built model before any step (Table 1's step-0 row), not the final.
+    start = CHGNet.from_file(str(tmp_path / "model_step0.pt")).state_dict()
+    for name, value in built[method][0].state_dict().items():
+        torch.testing.assert_close(start[name], value, msg=name)
+    moved = [name for name, value in model.state_dict().items()
+             if not torch.equal(start[name], value)]
+    assert moved and not any(name.startswith("composition_model") for name in moved)
 
 
 def test_resume_after_a_kill_finishes_the_same_way(

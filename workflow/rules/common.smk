@@ -134,10 +134,29 @@ def raw_inputs(wildcards):
 
 
 def model_input(wildcards):
-    """A trained method's model file; reference models load by name and need no file."""
+    """A trained method's model file (its step-0 model for `<method>_step0`); reference models
+    load by name and need no file."""
     if wildcards.model in METHODS:
         return {"model": f"{TRAIN_DIR}/{wildcards.model}/model_final.pt"}
+    if wildcards.model in OWN_STEP0:
+        method = wildcards.model.removesuffix("_step0")
+        return {"model": f"{TRAIN_DIR}/{method}/model_step0.pt"}
     return {}
+
+
+def step0_inputs(wildcards):
+    """What Table 1's before-training rows read (none when evaluation.step0_rows is off): the
+    source model's test predictions, each method's step-0 AtomRef (train_summary.json) and the
+    shipped MP-r2SCAN AtomRef of the energy-scale stage (the zero-shot row)."""
+    if not STEP0:
+        return {}
+    return {
+        "source_predictions": f"{EVAL_DIR}/{SOURCE_LABEL}/predictions.csv",
+        "summaries": expand(
+            f"{TRAIN_DIR}/{{method}}/train_summary.json", method=METHODS
+        ),
+        "atomrefs": f"{OUT}/energy_scale/atomrefs.csv",
+    }
 
 
 def scaling_jobs():

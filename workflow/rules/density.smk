@@ -44,7 +44,7 @@ rule density_model:
         runtime=240,
     params:
         density=DENSITY,
-        reference=lambda wildcards: EVALUATION["reference_models"].get(wildcards.model),
+        reference=lambda wildcards: REFERENCE_MODELS.get(wildcards.model),
     script:
         "../scripts/density_model.py"
 
@@ -64,6 +64,15 @@ rule density_summary:
         structures=DENSITY["structures"],
         # A density ratio at the strained start's (1 + strain)^3 is flagged: nothing relaxed.
         strain=DENSITY["strain"],
+        # Each method's before-training model: its own start (Method 1) or the source model.
+        step0_models=(
+            {
+                m: (f"{m}_step0" if f"{m}_step0" in OWN_STEP0 else SOURCE_LABEL)
+                for m in METHODS
+            }
+            if STEP0
+            else {}
+        ),
     script:
         "../scripts/density_summary.py"
 

@@ -7,7 +7,18 @@ EVALUATION = config["evaluation"]
 TRAIN_DIR = f"{OUT}/training"
 EVAL_DIR = f"{OUT}/evaluation"
 METHODS = TRAINING["methods"]
-MODEL_LABELS = METHODS + [k for k, v in EVALUATION["reference_models"].items() if v]
+REFERENCE_MODELS = {k: v for k, v in EVALUATION["reference_models"].items() if v}
+# Before-training rows (Table 1, density): every method's step 0 is the source model with the
+# method's AtomRef, but Method 1's (a random GNN), evaluated from its own model_step0.pt.
+STEP0 = EVALUATION["step0_rows"]
+SOURCE_LABEL = next(
+    (k for k, v in REFERENCE_MODELS.items() if v == TRAINING["source_model"]),
+    "source_model",
+)
+if STEP0:
+    REFERENCE_MODELS.setdefault(SOURCE_LABEL, TRAINING["source_model"])
+OWN_STEP0 = [f"{m}_step0" for m in METHODS if STEP0 and m == "1_scratch"]
+MODEL_LABELS = METHODS + OWN_STEP0 + list(REFERENCE_MODELS)
 TRANSFER_FIGURES = ["table1", "fig3a_gradients", "fig3bc_energy_mae"]
 
 
@@ -24,6 +35,7 @@ rule train_method:
         split=f"{DATA}/split.csv",
     output:
         model=f"{TRAIN_DIR}/{{method}}/model_final.pt",
+        step0=f"{TRAIN_DIR}/{{method}}/model_step0.pt",
         history=f"{TRAIN_DIR}/{{method}}/history.csv",
         gradients=f"{TRAIN_DIR}/{{method}}/gradients.csv",
         summary=f"{TRAIN_DIR}/{{method}}/train_summary.json",
@@ -58,6 +70,7 @@ rule evaluate_model:
         metrics=f"{EVAL_DIR}/{{model}}/metrics.json",
         relaxed=f"{EVAL_DIR}/{{model}}/relaxed.csv",
         hull=f"{EVAL_DIR}/{{model}}/hull.csv",
+        predictions=f"{EVAL_DIR}/{{model}}/predictions.csv",
     log:
         f"{LOGS}/evaluate_{{model}}.log",
     wildcard_constraints:
@@ -73,13 +86,14 @@ rule evaluate_model:
         evaluation=EVALUATION,
         functional=TRAINING["functional"],
         device=TRAINING["device"],
-        reference=lambda wildcards: EVALUATION["reference_models"].get(wildcards.model),
+        reference=lambda wildcards: REFERENCE_MODELS.get(wildcards.model),
     script:
         "../scripts/evaluate_model.py"
 
 
 rule table1:
     input:
+        unpack(step0_inputs),
         metrics=expand(f"{EVAL_DIR}/{{model}}/metrics.json", model=MODEL_LABELS),
         # Rows of models that training did not change are flagged from their histories.
         histories=expand(f"{TRAIN_DIR}/{{method}}/history.csv", method=METHODS),
@@ -93,6 +107,7 @@ rule table1:
         "../../envs/analysis.yaml"
     params:
         training=TRAINING,
+        step0_source=SOURCE_LABEL if STEP0 else None,
     script:
         "../scripts/table1.py"
 

@@ -12,4 +12,5 @@ with rule_log(smk.log[0], "density_summary"):
         out_table=smk.output.table,
         out_summary=smk.output.summary,
         strain=smk.params.strain,
+        step0_models=smk.params.step0_models,
     )

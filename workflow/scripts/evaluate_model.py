@@ -15,6 +15,7 @@ def main(smk) -> None:
             out_metrics=smk.output.metrics,
             out_relaxed=smk.output.relaxed,
             out_hull=smk.output.hull,
+            out_predictions=smk.output.predictions,
             evaluation=smk.params.evaluation,
             functional=smk.params.functional,
             device=smk.params.device,

@@ -7,6 +7,7 @@ Only ``density_model`` relaxes, so only it imports the relaxation code (ASE's op
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -107,6 +108,20 @@ def _density_flags(ratio: float, table: pd.DataFrame, strain: float | None) -> s
     ])
 
 
+def _with_step0(summary: pd.DataFrame, step0_models: Mapping[str, str]) -> pd.DataFrame:
+    """``step0_model``, ``step0_density_mae`` and ``step0_ratio_median`` beside each trained
+    model's row (empty for models without a step 0 among the summary's)."""
+    by_model = summary.set_index("model")
+    step0 = [step0_models.get(model) for model in summary["model"]]
+    present = [m if m in by_model.index else None for m in step0]
+    summary["step0_model"] = [m or "" for m in present]
+    for column in ("density_mae", "ratio_median"):
+        summary[f"step0_{column}"] = [
+            by_model.loc[m, column] if m else math.nan for m in present
+        ]
+    return summary
+
+
 def density_summary(
     *,
     tables: Sequence[PathLike],
@@ -115,6 +130,7 @@ def density_summary(
     out_table: PathLike,
     out_summary: PathLike,
     strain: float | None = None,
+    step0_models: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Collect every model's densities: one long table and the MAE / ratio summary per model.
 
@@ -128,6 +144,9 @@ def density_summary(
         provenance: The training dataset's ``provenance.json``, named in the summary.
         structures: Where the reference structures came from (``density.structures``).
         out_table, out_summary: Where the long table and the per-model summary go.
+        step0_models: Trained model -> the model that is its step 0 (``1_scratch_step0``; the
+            source model for the transfer methods, whose AtomRef does not change a
+            relaxation): its MAE and median ratio go beside the trained row (``step0_*``).
 
     Returns:
         The summary written to ``out_summary``.
@@ -137,6 +156,7 @@ def density_summary(
     summary = pd.DataFrame([benchmark.density_summary(table) for table in frames])
     summary["flags"] = [_density_flags(row.ratio_median, table, strain)
                         for row, table in zip(summary.itertuples(), frames, strict=True)]
+    summary = _with_step0(summary, step0_models or {})
     # The reference structures are experimental; the models were trained on this data.
     summary["training_data"] = DataSource.read(Path(provenance).parent).name
     summary["structures"] = structures

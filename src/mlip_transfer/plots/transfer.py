@@ -46,8 +46,18 @@ def load_gradients(training_dir: str | Path) -> pd.DataFrame:
     return pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
 
 
+STEP0_SUFFIX = "_step0"
+
+
 def label(method: str) -> str:
+    """Short label of a model (``M4``; ``M4 @ step 0`` for its before-training row)."""
+    if method.endswith(STEP0_SUFFIX):
+        return f"{label(method.removesuffix(STEP0_SUFFIX))} @ step 0"
     return METHOD_LABELS.get(method, method)
+
+
+def _color(model: str) -> str:
+    return METHOD_COLORS.get(model.removesuffix(STEP0_SUFFIX), "#777777")
 
 
 def gradient_ratio(gradients: pd.DataFrame, numerator: str, denominator: str) -> pd.Series:
@@ -115,7 +125,8 @@ def plot_table1(table: pd.DataFrame, *, source: DataSource) -> Figure:
     """Table 1 as bars: energy, force, decomposition- and formation-energy MAE per model (log scale).
 
     Rows with flags (``table["flags"]``: training or relaxation did not change them) are hatched,
-    marked "[flagged]" and their flags are listed under the panels.
+    marked "[flagged]" and their flags are listed under the panels. Before-training rows
+    (``stage`` "step 0") are pale bars in their method's colour, right under the trained one.
     """
     metrics = [("energy_mae_mev", "energy MAE (meV/atom)"), ("force_mae_mev", "force MAE (meV/Å)"),
                ("decomposition_energy_mae_mev", "decomposition-energy MAE (meV/atom)"),
@@ -126,8 +137,10 @@ def plot_table1(table: pd.DataFrame, *, source: DataSource) -> Figure:
     y = np.arange(len(models))
     for ax, (column, title) in zip(axes, metrics, strict=True):
         values = table[column].to_numpy(float)
-        bars = ax.barh(y, values, color=[METHOD_COLORS.get(m, "#777777") for m in models])
-        for bar, is_flagged in zip(bars, flagged, strict=True):
+        bars = ax.barh(y, values, color=[_color(m) for m in models])
+        for bar, is_flagged, model in zip(bars, flagged, models, strict=True):
+            if model.endswith(STEP0_SUFFIX):
+                bar.set_alpha(0.3)
             if is_flagged:
                 bar.set_hatch("//")
                 bar.set_alpha(0.5)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlip_transfer.core import flags
+from mlip_transfer.core.errors import DataError
 from mlip_transfer.core.files import write_csv_atomic, write_json_atomic, write_text_atomic
 from mlip_transfer.core.provenance import DataSource
 from mlip_transfer.data.dataset import iter_frames, read_materials
@@ -59,6 +60,7 @@ def evaluate_model(
     functional: str,
     device: str = "auto",
     processes: int = 1,
+    out_predictions: PathLike | None = None,
 ) -> dict[str, Any]:
     """Evaluate one model on the test split: label errors, stability relaxations, hull errors.
 
@@ -72,6 +74,9 @@ def evaluate_model(
         frames, materials, split: The dataset's frames, materials table and split.
         out_metrics, out_relaxed, out_hull: Where the metrics JSON, the relaxations and the
             per-material hull errors go.
+        out_predictions: Where each test frame's predicted energy and its AtomRef part go
+            (:func:`~mlip_transfer.transfer.metrics.energy_predictions`; the step-0 rows of
+            Table 1 swap AtomRefs in the source model's); None: not written.
         evaluation: The config's ``evaluation`` block (``batch_size``, ``relax_fmax``,
             ``relax_max_steps``).
         functional: The target functional of the frames and the reference hull.
@@ -84,7 +89,7 @@ def evaluate_model(
     """
     from mlip_transfer.core.device import resolve_device
     from mlip_transfer.transfer.evaluation import evaluate_stability, static_energies
-    from mlip_transfer.transfer.metrics import evaluate_errors
+    from mlip_transfer.transfer.metrics import energy_predictions, evaluate_errors
     from mlip_transfer.transfer.models import load_chgnet
     from mlip_transfer.transfer.relaxation import relax_structures
 
@@ -94,6 +99,10 @@ def evaluate_model(
     by_split = frames_by_split(iter_frames(frames), read_split(split), functional=functional)
     errors = evaluate_errors(chgnet, by_split["test"], batch_size=evaluation["batch_size"])
     logger.info("test errors: %s", errors)
+    if out_predictions is not None:
+        predictions = energy_predictions(chgnet, by_split["test"],
+                                         batch_size=evaluation["batch_size"])
+        write_csv_atomic(out_predictions, predictions, index=False)
     trajectories = _trajectories(by_split)
     test_ids = sorted({f.material_id for f in by_split["test"]})
     relaxed = relax_structures(
@@ -168,6 +177,56 @@ def _flags(metrics: Mapping[str, Any], history: PathLike | None) -> str:
     return flags.flag_text(raised)
 
 
+def _stage(label: str, methods: Sequence[str]) -> str:
+    return "trained" if label in methods else "untrained"
+
+
+def _with_step0_rows(
+    rows: list[dict[str, Any]],
+    *,
+    methods: Sequence[str],
+    step0: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """``rows`` with each trained method's step-0 row after it, and the zero-shot row last.
+
+    ``step0``: ``source`` (the label of the source model's row), ``predictions`` (its
+    ``predictions.csv``), ``summaries`` (each method's ``train_summary.json``) and ``atomrefs``
+    (the energy-scale stage's AtomRef table, for the shipped MP-r2SCAN AtomRef; optional).
+    """
+    import pandas as pd
+
+    from mlip_transfer.transfer import step0 as before_training
+
+    by_label = {row["model"]: row for row in rows}
+    if step0["source"] not in by_label:
+        raise DataError(f"the source model's row {step0['source']!r} is not among the metrics",
+                        record=step0["source"])
+    atomrefs = {}
+    for path in step0["summaries"]:
+        summary = json.loads(Path(path).read_text())
+        atomrefs[summary["method"]] = summary["model_info"]["atomref"]
+    zero_shot = None
+    if step0.get("atomrefs"):
+        from mlip_transfer.energy_scale.refits import read_atomref_table
+
+        zero_shot = read_atomref_table(step0["atomrefs"]).get(("r2scan", "shipped"))
+    derived = before_training.step0_rows(
+        methods=[m for m in methods if m in by_label],
+        atomrefs=atomrefs,
+        source_metrics=by_label[step0["source"]],
+        source_predictions=pd.read_csv(step0["predictions"]),
+        own_metrics=by_label,
+        zero_shot_atomref=zero_shot,
+    )
+    own = {before_training.step0_label(m) for m in before_training.OWN_STEP0}
+    kept = [row for row in rows if row["model"] not in own]
+    ordered: list[dict[str, Any]] = []
+    for row in kept:
+        ordered.append(row)
+        ordered += [d for d in derived if d["model"] == before_training.step0_label(row["model"])]
+    return ordered + [d for d in derived if d["stage"] == "zero-shot"]
+
+
 def table1(
     *,
     metrics: Sequence[PathLike],
@@ -176,6 +235,7 @@ def table1(
     out_csv: PathLike,
     out_markdown: PathLike,
     histories: Sequence[PathLike] = (),
+    step0: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Collect every model's metrics into Table 1: CSV, and markdown beside the paper's numbers.
 
@@ -186,6 +246,7 @@ def table1(
         provenance: The dataset's ``provenance.json`` (its banner and caveat head the markdown).
         training: The config's ``training`` block, summarised under the banner.
         out_csv, out_markdown: Where the table goes.
+        step0: Inputs of the before-training rows (:func:`_with_step0_rows`); None: none.
 
     Returns:
         The table written to ``out_csv``.
@@ -194,6 +255,9 @@ def table1(
     by_method = {Path(path).parent.name: path for path in histories}
     for row in rows:
         row["flags"] = _flags(row, by_method.get(row["model"]))
+        row["stage"] = _stage(row["model"], training["methods"])
+    if step0 is not None:
+        rows = _with_step0_rows(rows, methods=training["methods"], step0=step0)
     table = paper_table.table1(rows)
     write_csv_atomic(out_csv, table, index=False)
     source = DataSource.read(Path(provenance).parent)

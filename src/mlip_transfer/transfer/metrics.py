@@ -185,6 +185,47 @@ def predict_energies(
             out[chunk] = model(batch, task="e")["e"].cpu().numpy()
     return out
 
+def energy_predictions(
+    model: Any,
+    frames: Sequence[Frame],
+    *,
+    batch_size: int = 16,
+    graph_cache: GraphCache | None = None,
+) -> Any:
+    """Each frame's predicted and labelled energy per atom, and the part of the prediction that
+    is the model's AtomRef (its composition model), so another AtomRef can be swapped in
+    exactly: the AtomRef term is linear in composition and the GNN term does not depend on it.
+
+    Returns:
+        A data frame: ``frame_id``, ``material_id``, ``n_atoms``, ``composition``
+        (``"Fe:2 O:3"``), ``energy_label``, ``energy_pred`` and ``energy_atomref`` (eV/atom;
+        NaN prediction for frames without a graph).
+    """
+    import pandas as pd
+
+    from mlip_transfer.energy_scale.chgnet_atomref import read_model_atomref
+
+    frames = list(frames)
+    predicted = predict_energies(model, frames, batch_size=batch_size, graph_cache=graph_cache)
+    atomref = read_model_atomref(model)
+    rows = []
+    for frame, energy in zip(frames, predicted, strict=True):
+        counts: dict[str, int] = {}
+        for element in frame.species:
+            counts[element] = counts.get(element, 0) + 1
+        n_atoms = len(frame.species)
+        rows.append({
+            "frame_id": frame.frame_id,
+            "material_id": frame.material_id,
+            "n_atoms": n_atoms,
+            "composition": " ".join(f"{el}:{n}" for el, n in sorted(counts.items())),
+            "energy_label": math.nan if frame.energy is None else frame.energy_per_atom,
+            "energy_pred": float(energy),
+            "energy_atomref": sum(n * atomref.get(el, 0.0) for el, n in counts.items()) / n_atoms,
+        })
+    return pd.DataFrame(rows)
+
+
 def errors_from_row(row: Mapping[str, float]) -> dict[str, float]:
     """A history row's MAEs (eV/atom, eV/Å, GPa, μB) in report units (:data:`ERROR_KEYS`)."""
     return {

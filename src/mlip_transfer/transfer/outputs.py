@@ -30,6 +30,7 @@ HISTORY_COLUMNS = (
 OUTPUT_FILES = (
     "history.csv",
     "gradients.csv",
+    "model_step0.pt",
     "model_final.pt",
     "model_best.pt",
     "train_summary.json",

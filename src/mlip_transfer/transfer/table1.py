@@ -25,8 +25,11 @@ TABLE1_METRICS: dict[str, tuple[str, int]] = {
     "decomposition_energy_mae_mev": ("Decomposition-energy MAE (meV/atom)", 2),
     "formation_energy_mae_mev": ("Formation-energy MAE (meV/atom)", 2),
 }
-# ``flags``: what training or relaxation did not change (:mod:`mlip_transfer.core.flags`).
-TABLE1_COLUMNS = ("model", "paper_row", *TABLE1_METRICS, "n_failed", "n_relaxed", "flags")
+# ``stage``: trained, step 0 (the same model before training) or untrained (a reference model,
+# the zero-shot model). ``flags``: what training or relaxation did not change
+# (:mod:`mlip_transfer.core.flags`). ``step0_note``: how a before-training row was computed.
+TABLE1_COLUMNS = ("model", "paper_row", "stage", *TABLE1_METRICS, "n_failed", "n_relaxed",
+                  "flags", "step0_note")
 
 # Huang et al. 2025 (Table 1, abstract, text), exactly as printed; rows and cells the paper does
 # not report are absent, never filled in. "failed_relaxations" is (failed, relaxed).
@@ -95,6 +98,8 @@ def table1(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         record = {column: values.get(column, math.nan) for column in TABLE1_COLUMNS}
         record["paper_row"] = values.get("paper_row") or paper_row(label)
         record["flags"] = values.get("flags") or ""
+        record["stage"] = values.get("stage") or ""
+        record["step0_note"] = values.get("step0_note") or ""
         records.append(record)
     table = pd.DataFrame(records, columns=list(TABLE1_COLUMNS))
     for column in (*TABLE1_METRICS, "n_failed", "n_relaxed"):
@@ -122,7 +127,7 @@ def table1_markdown(df: pd.DataFrame, paper: Mapping[str, Mapping[str, Any]] = P
 
     Paper cells the paper does not report, and our cells we did not compute, are blank.
     """
-    headers = ["Model", "Paper row"]
+    headers = ["Model", "Stage", "Paper row"]
     for header, _ in TABLE1_METRICS.values():
         headers += [header, "paper"]
     headers += ["Failed relaxations", "paper", "Flags"]
@@ -130,7 +135,8 @@ def table1_markdown(df: pd.DataFrame, paper: Mapping[str, Mapping[str, Any]] = P
     for row in df.itertuples(index=False):
         key = row.paper_row if isinstance(row.paper_row, str) else None
         reported = paper.get(key, {}) if key else {}
-        cells = [str(row.model), str(reported.get("label", key or "")) if key else ""]
+        stage = getattr(row, "stage", "") or ""
+        cells = [str(row.model), str(stage), str(reported.get("label", key or "")) if key else ""]
         for column, (_, decimals) in TABLE1_METRICS.items():
             cells += [_fmt(getattr(row, column), decimals), _paper_fmt(reported.get(column))]
         failed = (
@@ -146,4 +152,15 @@ def table1_markdown(df: pd.DataFrame, paper: Mapping[str, Mapping[str, Any]] = P
         "match the paper's scale. A flagged row is not a method's result: training or "
         "relaxation did not change what it reports."
     )
+    if "stage" in df and (df["stage"] == "step 0").any():
+        lines.append("")
+        lines.append(
+            "Step-0 rows are each model before its first optimiser step: what training changed "
+            "is the difference to the row above. Methods 2, 3, 4 and 4r start from the source "
+            "model's GNN and differ only in their AtomRef, which is linear in composition and "
+            "cancels in forces, stresses, magmoms, relaxations and hull energies: those cells "
+            "are the source model's, and the energy MAE swaps the AtomRef in its test "
+            "predictions. The zero-shot row is the source model with CHGNet's shipped "
+            "MP-r2SCAN AtomRef, untrained."
+        )
     return "\n".join(lines) + "\n"

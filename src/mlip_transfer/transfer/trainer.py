@@ -25,7 +25,8 @@ The loop reads as chgnet's Trainer and MACE's ``train``: :func:`train` sets up
 
 Outputs of :func:`train` in ``out_dir``: ``checkpoint_epoch{N}.pt`` (model, optimizer,
 scheduler, epoch, RNG states, history so far), ``history.csv``, ``gradients.csv``,
-``model_final.pt`` and ``model_best.pt`` (both loadable with ``CHGNet.from_file`` or
+``model_step0.pt`` (the model before the first step), ``model_final.pt`` and
+``model_best.pt`` (all three loadable with ``CHGNet.from_file`` or
 :func:`mlip_transfer.transfer.models.load_chgnet`), ``train_summary.json``.
 """
 
@@ -194,6 +195,8 @@ def _start(run: TrainingRun) -> Progress:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     state = Progress()
+    # The model before any optimiser step: the "step 0" rows of Table 1 evaluate it.
+    _save_model(run, 0, "model_step0.pt")
     if run.val_loader is not None:
         t0 = time.perf_counter()
         sums = run.evaluate(desc="val (before)")
@@ -344,5 +347,6 @@ def _finish(run: TrainingRun, state: Progress) -> TrainResult:
 
 
 def _save_model(run: TrainingRun, epoch: int, name: str) -> None:
-    """``model_best.pt`` or ``model_final.pt``: the model as it is after ``epoch``."""
+    """``model_step0.pt``, ``model_best.pt`` or ``model_final.pt``: the model as it is after
+    ``epoch`` (0: before training)."""
     save_torch_atomic(model_file(run.model, run.method, run.info, epoch), run.out_dir / name)
