@@ -240,11 +240,20 @@ def test_ge_claims_on_clear_data():
         assert claim.verdict == REPRODUCED, claim
 
 
-def test_flat_learning_curves_make_data_efficiency_not_testable():
+def test_flat_learning_curves_flag_every_ge_claim():
+    """Ge models whose errors did not fall with N were shaped by the update count, not the
+    data: none of the four claims is the methods' result (the default run's case)."""
     flat = {m: {n: (v, v - 1, v + 1) for n in (1, 10, 40, 100, 195)}
             for m, v in (("scratch", 52.0), ("transfer", 32.0))}
-    claim = elements.data_efficiency(ge_inputs(efficiency=efficiency_frame(flat)))
-    assert claim.verdict == NOT_TESTABLE and "does not fall" in claim.this_run
+    inputs = ge_inputs(efficiency=efficiency_frame(flat))
+    for claim in (elements.data_efficiency(inputs), elements.stability(inputs),
+                  elements.temperature_transfer(inputs), elements.structure(inputs)):
+        assert claim.verdict == NOT_TESTABLE and "does not fall" in claim.flags[0], claim
+        assert "converge" in claim.needs
+    one_size = ge_inputs(efficiency=efficiency_frame({"scratch": {2: (900, 890, 910)},
+                                                      "transfer": {2: (700, 690, 710)}}))
+    claim = elements.temperature_transfer(one_size)
+    assert claim.verdict == NOT_TESTABLE and "one Ge training size" in claim.flags[0]
 
 
 def test_transfer_at_10_losing_to_scratch_below_50_is_not_reproduced():

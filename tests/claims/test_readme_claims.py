@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from mlip_transfer.claims.render import README_END, README_START, replace_block
+from mlip_transfer.claims.render import README_END, README_START, readme_block, replace_block
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "tools" / "readme_claims.py"
@@ -26,7 +26,7 @@ def test_the_block_is_rewritten_from_the_run_and_a_rerun_changes_nothing(run_cla
     assert text.startswith("# Title\n\nIntro.\n\n" + README_START) and text.endswith(README_END + "\n\n## Next\n")
     assert "not yet generated" not in text
     block = text[text.index(README_START):text.index(README_END)]
-    assert f"collected {record['date']}" in block
+    assert f"collected {record['date']}" in block and "outside a git checkout" in block
     assert f"{results.as_posix()}/claims/claims.json" in block
     assert block.count("| **reproduced**") == len(record["claims"]) and "SURROGATE" in block
     assert "rewritten" in capsys.readouterr().out
@@ -55,3 +55,11 @@ def test_it_fails_clearly_without_a_claims_table(tmp_path, capsys):
 def test_the_repository_readme_holds_the_block_once():
     text = (REPO / "README.md").read_text()
     assert replace_block(text, "BLOCK").count("BLOCK") == 1
+
+
+def test_the_block_names_the_commit_the_results_came_from(run_claims):
+    record, _ = run_claims()
+    record["git"] = {"commit": "0123abc", "modified_files": True}
+    block = readme_block(record, results="results")
+    assert "commit `0123abc` (with tracked files modified)" in block
+    assert block.startswith(README_START) and block.endswith(README_END)

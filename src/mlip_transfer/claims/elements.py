@@ -3,7 +3,9 @@ temperature transferability and the structural penalty of transfer.
 
 Errors are compared with the spread over seeds (mean, min, max of the stage's tables); the
 stability counts with Wilson intervals of the failure rates, and a run too small or too short
-to separate the study's 65 % scratch failures from none is ``not testable``.
+to separate the study's 65 % scratch failures from none is ``not testable``. Every claim first
+checks that training shaped the Ge models (:func:`untrained`: the scratch learning curve falls
+with N); where it did not, the claim is flagged and ``not testable``.
 """
 
 from __future__ import annotations
@@ -84,15 +86,44 @@ def _base(inputs: ElementInputs, claim_id: str, claim: str, paper: str) -> dict[
             "teacher": inputs.origin.teacher}
 
 
-def _flat(inputs: ElementInputs, sizes: Sequence[int]) -> str | None:
-    """Why the scratch learning curve says nothing (it does not fall with N), or None."""
+def _scratch_sizes(inputs: ElementInputs) -> list[int]:
+    table = inputs.efficiency
+    if table is None:
+        return []
+    return sorted(int(s) for s in table.loc[table["method"] == "scratch", "size"].unique())
+
+
+def untrained(inputs: ElementInputs) -> str | None:
+    """Why the Ge models' errors are not what their training data made of them, or None.
+
+    The scratch learning curve must fall with N beyond the seeds' spread (smallest against
+    largest size); a flat curve, or a single size, means the fixed number of updates, not the
+    data, set the errors, and no Ge comparison is a method's result.
+    """
+    sizes = _scratch_sizes(inputs)
+    steps = inputs.settings["finetune"]["steps"]
+    if len(sizes) < 2:
+        return (f"one Ge training size ({', '.join(map(str, sizes)) or 'none'}): nothing shows "
+                f"that {steps} updates trained the models on their data")
     small, large = (_at(inputs.efficiency, "scratch", s) for s in (sizes[0], sizes[-1]))
     if compare(large, small, tolerance=inputs.tolerance).order == LOWER:
         return None
-    steps = inputs.settings["finetune"]["steps"]
-    return (f"scratch force MAE {small.text()} at {sizes[0]} frames, {large.text()} at "
-            f"{sizes[-1]}: the curve does not fall with N ({steps} updates for every size "
-            "measure the optimiser, not the data)")
+    return (f"not trained at this budget: scratch force MAE {small.text()} at {sizes[0]} "
+            f"frames, {large.text()} at {sizes[-1]}, the curve does not fall with N ({steps} "
+            "updates for every size measure the optimiser, not the data)")
+
+
+TRAINING_NEEDS = ("Ge trainings that converge at every size (elements.finetune; issue 15), so "
+                  "that scratch errors fall with N (elements.data_efficiency.sizes)")
+
+
+def _refused(inputs: ElementInputs, base: dict[str, Any], this_run: str) -> Claim | None:
+    """The not-testable row of a Ge claim whose models training did not shape, else None."""
+    why = untrained(inputs)
+    if why is None:
+        return None
+    return Claim(**base, this_run=this_run, verdict=NOT_TESTABLE, flags=(why,),
+                 needs=TRAINING_NEEDS)
 
 
 def data_efficiency(inputs: ElementInputs) -> Claim:
@@ -105,16 +136,14 @@ def data_efficiency(inputs: ElementInputs) -> Claim:
     base = _base(inputs, "ge_data_efficiency", "Transfer with 10 Ge samples beats scratch with 50",
                  f"Röcken & Zavadlav: {PAPER['data_efficiency']}")
     table = inputs.efficiency
-    sizes = [] if table is None else sorted(int(s) for s in table.loc[table["method"] == "scratch", "size"].unique())
+    sizes = _scratch_sizes(inputs)
     transfer = None if table is None else _at(table, "transfer", 10)
     if transfer is None or len(sizes) < 2:
         return Claim(**base, this_run="no transfer model at 10 frames or fewer than two scratch "
                      "sizes", verdict=NOT_TESTABLE,
                      needs="elements.data_efficiency.sizes with 10, 50 and a larger size")
-    if (why := _flat(inputs, sizes)) is not None:
-        return Claim(**base, this_run=why, verdict=NOT_TESTABLE,
-                     needs="Ge trainings that converge at every size (elements.finetune), so "
-                           "that errors fall with N")
+    if (refused := _refused(inputs, base, f"transfer at 10: {transfer.text()} meV/Å")) is not None:
+        return refused
     above = min((s for s in sizes if s >= 50), default=None)
     below = max((s for s in sizes if 10 < s <= 50), default=None)
     parts, verdict = [f"transfer at 10: {transfer.text()} meV/Å"], NOT_TESTABLE
@@ -152,6 +181,8 @@ def stability(inputs: ElementInputs) -> Claim:
               f"trained on {md['train_size']} frames ({100 * inputs.confidence:g} % Wilson intervals)")
     needed = runs_to_separate(PAPER_FAILURE["scratch"], PAPER_FAILURE["transfer"],
                               confidence=inputs.confidence)
+    if (refused := _refused(inputs, base, text)) is not None:
+        return refused
     if int(md["train_size"]) != paper["train_size"]:
         return Claim(**base, this_run=text, verdict=NOT_TESTABLE,
                      needs=f"elements.stability.train_size: {paper['train_size']}, the study's")
@@ -180,11 +211,13 @@ def temperature_transfer(inputs: ElementInputs) -> Claim:
     pairs = {t: (_at(table, "transfer", size, temperature=t), _at(table, "scratch", size, temperature=t))
              for t in temperatures}
     pairs = {t: p for t, p in pairs.items() if None not in p}
-    orders = [compare(a, b, tolerance=inputs.tolerance).order for a, b in pairs.values()]
-    verdict = verdict_of(orders, want=[LOWER] * len(orders))
     text = f"trained on {size} frames: " + "; ".join(
         f"{t:g} K transfer {a.text()} vs scratch {b.text()}" for t, (a, b) in pairs.items()
     ) + " meV/Å (force MAE, mean [min, max] over seeds)"
+    if (refused := _refused(inputs, base, text)) is not None:
+        return refused
+    orders = [compare(a, b, tolerance=inputs.tolerance).order for a, b in pairs.values()]
+    verdict = verdict_of(orders, want=[LOWER] * len(orders))
     return Claim(**base, this_run=text, verdict=verdict, needs="more seeds: differences within "
                  "the seed spread" if verdict == NOT_TESTABLE else "")
 
@@ -207,12 +240,14 @@ def structure(inputs: ElementInputs) -> Claim:
                      needs="stable MD runs of both methods (elements.stability)")
     distances = {kind: (_distance(shapes["transfer"], kind), _distance(shapes["scratch"], kind))
                  for kind in ("rdf", "adf")}
-    orders = [compare(a, b, tolerance=inputs.tolerance).order for a, b in distances.values()]
-    verdict = verdict_of(orders, want=[HIGHER, HIGHER])
     one_seed = all(not s.has_spread for pair in distances.values() for s in pair)
     text = "; ".join(f"{k.upper()} distance from SW: transfer {a.text()} vs scratch {b.text()}"
                      for k, (a, b) in distances.items())
     text += " (integrated |Δ|; seeds pooled, no spread)" if one_seed else " (over seeds)"
+    if (refused := _refused(inputs, base, text)) is not None:
+        return refused
+    orders = [compare(a, b, tolerance=inputs.tolerance).order for a, b in distances.values()]
+    verdict = verdict_of(orders, want=[HIGHER, HIGHER])
     needs = ("a difference beyond the spread: per-seed RDF/ADF distances, longer MD runs"
              if verdict == NOT_TESTABLE else "")
     return Claim(**base, this_run=text, verdict=verdict, needs=needs)

@@ -44,10 +44,11 @@ def _origins(record: Mapping[str, Any]) -> list[str]:
 
 def _provenance_line(record: Mapping[str, Any]) -> str:
     git = record.get("git") or {}
-    commit = git.get("commit") or git.get("note") or "unknown commit"
-    if git.get("modified_files"):
-        commit += " (with tracked files modified)"
-    return f"Results of commit `{commit}`, collected {record['date']} (UTC)."
+    if not git.get("commit"):
+        return (f"Results of a workflow outside a git checkout ({git.get('note', 'no commit')}), "
+                f"collected {record['date']} (UTC).")
+    modified = " (with tracked files modified)" if git.get("modified_files") else ""
+    return f"Results of commit `{git['commit']}`{modified}, collected {record['date']} (UTC)."
 
 
 def counts_line(claims: Sequence[Mapping[str, Any]]) -> str:
