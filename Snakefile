@@ -18,6 +18,8 @@ include: "workflow/rules/scaling.smk"
 include: "workflow/rules/density.smk"
 include: "workflow/rules/elements.smk"
 include: "workflow/rules/teachers.smk"
+# After the stages whose results it reads; its claims.html is the report's front page.
+include: "workflow/rules/claims.smk"
 # Last: its notebook_html rule lists the notebooks of every stage above.
 include: "workflow/rules/report.smk"
 

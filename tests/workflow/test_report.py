@@ -163,3 +163,7 @@ def test_report_holds_every_figure_with_caption_the_notebooks_and_provenance(smo
     read = [row for row in record["inputs"] if row["read_by_this_run"]]
     assert {Path(row["path"]).name for row in read} == {"frames.jsonl.gz", "materials.csv"}
     assert "Surrogate labels, not DFT" in report.read_text()
+    # The claims table comes first: its own page under Claims, and the front page's table.
+    assert "claims.html" in results
+    front = report.read_text()
+    assert "What this run shows" in front and front.count("not testable at this budget") >= 2

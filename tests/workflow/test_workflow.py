@@ -25,6 +25,7 @@ from figure_checks import (
     offsets,
 )
 
+from mlip_transfer.claims import verdicts
 from mlip_transfer.core import flags
 
 REPO = Path(__file__).resolve().parents[2]
@@ -125,6 +126,7 @@ def test_smoke_run_end_to_end_and_rerun_is_a_no_op(smoke_run):
     assert (out / "logs" / "parse_dataset.log").read_text().strip()
     check_transfer_outputs(out)
     check_benchmark_outputs(out)
+    check_claims(out)
     # The teacher comparison: named teachers, the one trained on in the banner, every figure bar.
     teachers = json.loads((out / "teachers" / "teacher_accuracy.json").read_text())
     assert set(teachers["teachers"]) == {"chgnet-0.3.0", "chgnet-r2scan", "diep"}
@@ -271,6 +273,22 @@ def check_transfer_outputs(out):
     gradients = pd.concat(pd.read_csv(p) for p in (out / "training").glob("*/gradients.csv"))
     norms = gradients.groupby("method")["grad_norm"].median()
     assert norms["3_frozen_gga_atomref"] > norms["4_refit_atomref"]
+
+
+def check_claims(out):
+    """The smoke run's claims table: every claim once, flagged rows never a verdict on the
+    paper, and what the tiny config cannot test said so."""
+    record = json.loads((out / "claims" / "claims.json").read_text())
+    rows = {row["id"]: row for row in record["claims"]}
+    assert len(rows) == len(record["claims"]) == 17
+    assert "SURROGATE" in record["data_banner"] and "r2SCAN: " in record["teacher"]
+    assert all(row["verdict"] in verdicts.VERDICTS for row in rows.values())
+    assert all(row["verdict"] == verdicts.NOT_TESTABLE for row in rows.values() if row["flags"])
+    # Smoke trains M3 and M4 only, records an 8-step first epoch, and fits sizes below 1,000.
+    assert rows["m4_beats_m1"]["verdict"] == verdicts.NOT_TESTABLE and "M1" in rows["m4_beats_m1"]["needs"]
+    assert rows["gradient_ratio"]["verdict"] == verdicts.NOT_TESTABLE
+    assert rows["scaling_slope_energy"]["verdict"] == verdicts.NOT_TESTABLE
+    assert (out / "claims" / "claims.md").read_text().count("| **") == 17
 
 
 def check_benchmark_outputs(out):

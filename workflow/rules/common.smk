@@ -76,6 +76,15 @@ def all_targets():
         *benchmark_targets(),
         *elements_targets(),
         *teacher_targets(),
+        *claims_targets(),
+    ]
+
+
+def claims_targets():
+    """The claims table (`snakemake claims`): each claim, what this run shows, a verdict."""
+    return [
+        f"{OUT}/claims/{name}"
+        for name in ("claims.csv", "claims.json", "claims.md", "claims.html")
     ]
 
 
