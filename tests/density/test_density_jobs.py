@@ -5,6 +5,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlip_transfer.core.provenance import SURROGATE_DEFAULT
+from mlip_transfer.density import benchmark
 from mlip_transfer.density.jobs import density_model, density_summary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +52,12 @@ def test_density_summary_flags_relaxations_that_stayed_at_the_strained_start(tmp
     assert flags["stuck"].startswith("1 of 1 density relaxations took no step")
     assert "within 1 % of the strained start's 0.729" in flags["stuck"]
     assert flags["moved"] == ""
+    assert set(summary["reference"]) == {benchmark.REFERENCES["sol58"]}
+    mp = density_summary(tables=tables, provenance=tmp_path / "data/provenance.json",
+                         structures="mp_api", out_table=tmp_path / "all.csv",
+                         out_summary=tmp_path / "summary.csv")
+    assert set(mp["reference"]) == {benchmark.REFERENCES["mp_api"]}
+    assert "not experiment" in benchmark.REFERENCES["mp_api"]
 
 
 def test_density_summary_sets_each_models_step0_density_beside_it(tmp_path):

@@ -133,3 +133,19 @@ def test_density_figure_marks_flagged_models_and_lists_their_flags():
     assert drawn["axes"][0]["yticklabels"] == [label(METHODS[1]), f"{label(METHODS[0])} [flagged]"]
     assert [t for t in drawn["texts"] if t.startswith("[flagged]")] == [
         f"[flagged] {label(METHODS[0])}: 1 of 1 density relaxations took no step"]
+
+
+@pytest.mark.parametrize(("structures", "words"), [("sol58", "experimental"),
+                                                   ("mp_api", "MP-DFT")])
+def test_density_figure_never_calls_mp_structures_experiment(structures, words):
+    from mlip_transfer.plots.benchmarks import plot_density
+
+    rows = [{"model": METHODS[0], "system": "Cu", "density_exp": 9.0, "density_pred": 9.1,
+             "ratio": 9.0 / 9.1, "failed": False}]
+    summary = pd.DataFrame({"model": METHODS[:1], "density_mae": [0.1], "n_failed": [0],
+                            "flags": [""]})
+    axes = _drawn(plot_density(pd.DataFrame(rows), summary, source=SURROGATE_DEFAULT,
+                               reference=structures))["axes"]
+    labels = [ax["xlabel"] for ax in axes[:2]]
+    assert all(label.startswith(words) for label in labels)
+    assert ("experimental" in " ".join(labels)) == (structures == "sol58")

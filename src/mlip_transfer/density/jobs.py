@@ -157,9 +157,11 @@ def density_summary(
     summary["flags"] = [_density_flags(row.ratio_median, table, strain)
                         for row, table in zip(summary.itertuples(), frames, strict=True)]
     summary = _with_step0(summary, step0_models or {})
-    # The reference structures are experimental; the models were trained on this data.
+    # Where the reference densities come from (MP's are DFT, not experiment), and what the
+    # models were trained on.
     summary["training_data"] = DataSource.read(Path(provenance).parent).name
     summary["structures"] = structures
+    summary["reference"] = benchmark.REFERENCES.get(structures, structures)
     write_csv_atomic(out_summary, summary, index=False)
     logger.info("\n%s", summary.to_string())
     return summary

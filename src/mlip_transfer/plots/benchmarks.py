@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from mlip_transfer.core.provenance import DataSource
-from mlip_transfer.density.benchmark import RATIO_RANGE
+from mlip_transfer.density.benchmark import RATIO_RANGE, REFERENCE_WORDS
 from mlip_transfer.plots.style import stamp_source
 from mlip_transfer.plots.transfer import METHOD_COLORS, label
 from mlip_transfer.scaling.laws import TARGETS, PowerLawFit, scratch_catches_up
@@ -135,12 +135,13 @@ def plot_density(table: pd.DataFrame, summary: pd.DataFrame, *, source: DataSour
                       label=label(model))
     left.set_yticks(range(len(models)), [label(m) + (" [flagged]" if m in flagged else "")
                                          for m in reversed(models)], fontsize=8)
-    left.set(xlabel="experimental / predicted density (> 1: predicted too light)",
-             title=f"a  density ratio per model ({reference})")
+    words = REFERENCE_WORDS.get(reference, "reference")
+    left.set(xlabel=f"{words} / predicted density (> 1: predicted too light)",
+             title=f"a  density ratio per model ({reference}: {words} reference)")
     left.grid(alpha=0.3, axis="x")
     high = float(np.nanmax(table[["density_exp", "density_pred"]].to_numpy(float))) * 1.05
     right.plot([0, high], [0, high], color="#444444", lw=0.8)
-    right.set(xlim=(0, high), ylim=(0, high), xlabel="experimental density (g/cm³)",
+    right.set(xlim=(0, high), ylim=(0, high), xlabel=f"{words} density (g/cm³)",
               ylabel="predicted density (g/cm³)", title="b  predicted against experiment")
     right.grid(alpha=0.3)
     right.legend(frameon=False, fontsize=7.5)
