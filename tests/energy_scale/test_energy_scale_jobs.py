@@ -59,3 +59,22 @@ def test_matpes_shift_job_writes_the_table_and_the_agreement(tmp_path):
         assert stats[kind]["mad"] == pytest.approx(np.abs(both.iloc[:, 0] - both.iloc[:, 1]).mean())
     assert stats["refit"]["pearson"] == pytest.approx(stats["shipped"]["pearson"]) and stats["shipped"]["pearson"] > 0.99
     assert stats["refit"]["mad"] != pytest.approx(stats["shipped"]["mad"])
+
+
+def test_atoms_are_counted_per_cell_once_per_material(tmp_path):
+    """Two frames of a 4-atom Li2O2 cell count 2 Li and 2 O once (not per frame, not per
+    formula unit LiO), as the paper's normalisation of element importance counts them."""
+    from mlip_transfer.data.dataset import Frame, write_frames
+
+    def frame(frame_id: str, material_id: str, species: tuple[str, ...]) -> Frame:
+        n = len(species)
+        return Frame(frame_id=frame_id, material_id=material_id, functional="r2scan",
+                     species=species, lattice=np.eye(3) * 4.0,
+                     frac_coords=np.arange(3 * n, dtype=float).reshape(n, 3) / (3 * n + 1),
+                     energy=-1.0 * n)
+
+    path = tmp_path / "frames.jsonl.gz"
+    write_frames(path, [frame("a-0", "a", ("Li", "Li", "O", "O")),
+                        frame("a-1", "a", ("Li", "Li", "O", "O")),
+                        frame("b-0", "b", ("Na", "Cl"))])
+    assert jobs.cell_atom_counts(path) == {"Li": 2, "O": 2, "Na": 1, "Cl": 1}

@@ -68,7 +68,23 @@ def test_target_that_depends_only_on_one_element_ranks_it_first():
     table = element_feature_importance(comps, target)
     assert table.iloc[0]["element"] == "Cl"
     assert table.iloc[0]["importance"] == pytest.approx(1.0)
-    assert list(table.columns) == ["element", "importance", "atom_count", "normalised"]
+    assert list(table.columns) == ["element", "importance", "atom_count", "counted", "normalised"]
+
+
+def test_elements_in_fewer_atoms_than_the_cutoff_keep_raw_importance_but_no_normalised():
+    comps = ["Fe2O3", "FeO", "NaCl", "Na2O", "FeCl2", "NaFeO2"]
+    target = [0.5, 0.3, -0.1, 0.2, 0.1, 0.4]
+    full = element_feature_importance(comps, target, scale=500.0).set_index("element")
+    cut = element_feature_importance(comps, target, scale=500.0, min_atoms=5)
+    # Atoms: O 7, Fe 5, Na 4, Cl 3: Na and Cl fall below 5 and go last.
+    assert set(cut["element"][-2:]) == {"Na", "Cl"}
+    rows = cut.set_index("element")
+    assert not rows.at["Na", "counted"] and not rows.at["Cl", "counted"]
+    assert rows.at["O", "counted"] and rows.at["Fe", "counted"]
+    assert np.isnan(rows.at["Na", "normalised"]) and np.isnan(rows.at["Cl", "normalised"])
+    for el in ("O", "Fe", "Na", "Cl"):
+        assert rows.at[el, "importance"] == full.at[el, "importance"]
+    assert rows.at["O", "normalised"] == full.at["O", "normalised"]
 
 
 def test_missing_formation_energies_are_dropped_and_listed_on_request():

@@ -55,6 +55,8 @@ rule energy_scale_correlation:
 rule element_importance:
     input:
         materials=f"{DATA}/materials.csv",
+        # Atoms are counted per cell, one frame per material.
+        frames=f"{DATA}/frames.jsonl.gz",
     output:
         f"{ENERGY}/element_importance.csv",
     log:
@@ -65,6 +67,7 @@ rule element_importance:
         tree=ENERGY_SCALE["tree"],
         scale_corrected=ENERGY_SCALE["scale_corrected"],
         scale_uncorrected=ENERGY_SCALE["scale_uncorrected"],
+        min_atoms=ENERGY_SCALE["importance_min_atoms"],
     script:
         "../scripts/element_importance.py"
 

@@ -10,5 +10,7 @@ with rule_log(smk.log[0], "element_importance"):
         tree=smk.params.tree,
         scale_corrected=smk.params.scale_corrected,
         scale_uncorrected=smk.params.scale_uncorrected,
+        frames=smk.input.frames,
+        min_atoms=smk.params.min_atoms,
         out=smk.output[0],
     )

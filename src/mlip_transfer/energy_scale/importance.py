@@ -7,9 +7,11 @@ nodes that split on it), and "to obtain the normalized feature importance, each 
 importance was divided by the total number of atoms of this element in the dataset and then
 multiplied by 9,000 for Fig. 1c and 500 for Fig. 1d to scale it back to the range of 0-1".
 
-The atom count here is the sum of the element's amounts over the compositions passed in: with
-the canonical materials table (reduced formulas) that counts atoms per formula unit; pass cell
-compositions (or ``atom_counts=``) to count atoms per cell. The paper does not say which.
+The atom count is "the total number of atoms of this element in the dataset": the workflow
+counts atoms per cell, one structure per material (``atom_counts=``, from the dataset's
+frames); without it, the compositions passed in are summed (per formula unit for reduced
+formulas). An element in very few atoms gets a huge normalised importance from one split, so
+elements with fewer than ``min_atoms`` atoms are listed (``counted`` False) but not normalised.
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ def element_feature_importance(
     random_state: int = 0,
     scale: float = SCALE_CORRECTED,
     atom_counts: Mapping[str, float] | None = None,
+    min_atoms: float = 0,
 ) -> pd.DataFrame:
     """Decision-tree importance of each element for ``target``, normalised as in the paper.
 
@@ -97,10 +100,13 @@ def element_feature_importance(
         scale: Multiplier after dividing by atom counts (9000 with corrections, 500 without).
         atom_counts: Element -> total atoms in the dataset (default: summed from
             ``compositions``).
+        min_atoms: Elements with fewer atoms keep their raw importance but get no normalised
+            one (NaN; ``counted`` False).
 
     Returns:
-        ``element, importance, atom_count, normalised`` with
-        ``normalised = importance / atom_count * scale``, sorted by ``normalised`` (descending).
+        ``element, importance, atom_count, counted, normalised`` with
+        ``normalised = importance / atom_count * scale`` (NaN where not counted), sorted by
+        ``normalised`` (descending, uncounted last).
 
     Raises:
         DataError: Lengths differ, a target is not finite, or an atom count is missing/zero.
@@ -130,12 +136,15 @@ def element_feature_importance(
     ).fit(matrix, y)
     importance = tree.feature_importances_
     atoms = np.array([counts[el] for el in elements])
+    counted = atoms >= min_atoms
     table = pd.DataFrame(
         {
             "element": elements,
             "importance": importance,
             "atom_count": atoms,
-            "normalised": importance / atoms * scale,
+            "counted": counted,
+            "normalised": np.where(counted, importance / atoms * scale, np.nan),
         }
     )
-    return table.sort_values(["normalised", "element"], ascending=[False, True], ignore_index=True)
+    return table.sort_values(["normalised", "element"], ascending=[False, True],
+                             na_position="last", ignore_index=True)

@@ -124,9 +124,24 @@ def correlation(
     return result
 
 
+def cell_atom_counts(frames: str | Path) -> dict[str, int]:
+    """Element -> atoms in the dataset, counted per cell with one frame per material (all of
+    a material's frames share its cell's composition), as the paper's Methods count them."""
+    counts: dict[str, int] = {}
+    seen: set[str] = set()
+    for frame in iter_frames(frames):
+        if frame.material_id in seen:
+            continue
+        seen.add(frame.material_id)
+        for element in frame.species:
+            counts[element] = counts.get(element, 0) + 1
+    return counts
+
+
 def element_importance(
     *, materials: str | Path, tree: Mapping[str, Any], scale_corrected: float,
-    scale_uncorrected: float, out: str | Path,
+    scale_uncorrected: float, out: str | Path, frames: str | Path | None = None,
+    min_atoms: float = 0,
 ) -> pd.DataFrame:
     """Decision-tree importance of each element for the GGA/GGA+U - r2SCAN formation-energy
     difference, with and without MP2020 corrections (Fig. 1c/1d).
@@ -137,11 +152,15 @@ def element_importance(
         scale_corrected: Normalisation scale of the importances with corrections.
         scale_uncorrected: The same without corrections.
         out: Output CSV, both tables stacked (column ``corrections``).
+        frames: The dataset's frames: atoms are counted per cell from them
+            (:func:`cell_atom_counts`); None: per formula unit of the materials table.
+        min_atoms: Elements in fewer atoms get no normalised importance (``counted`` False).
 
     Returns:
         The table written to ``out``.
     """
     table = read_materials(materials)
+    atom_counts = None if frames is None else cell_atom_counts(frames)
     tables = []
     for corrected, scale in ((True, scale_corrected), (False, scale_uncorrected)):
         with_or_without = "with" if corrected else "without"
@@ -155,8 +174,13 @@ def element_importance(
                 delta.attrs["dropped"][:20],
             )
         importance = element_feature_importance(
-            delta["formula"], delta["delta"], scale=scale, **tree
+            delta["formula"], delta["delta"], scale=scale, atom_counts=atom_counts,
+            min_atoms=min_atoms, **tree,
         )
+        uncounted = importance.loc[~importance["counted"], "element"].tolist()
+        if uncounted:
+            logger.info("%s corrections: not normalised (< %g atoms): %s", with_or_without,
+                        min_atoms, uncounted)
         importance.insert(0, "corrections", corrected)
         tables.append(importance)
         top = importance.sort_values("normalised", ascending=False).head(10)["element"].tolist()
