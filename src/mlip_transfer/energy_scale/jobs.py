@@ -116,6 +116,9 @@ def correlation(
             result[kind]["n"],
         )
     result["paper"] = result["refit"]["paper"]
+    # Comparable to the paper's 0.925: each functional's shipped AtomRef, fixed, not fitted to
+    # this data (the refit is in-sample and can only look better).
+    result["headline"] = "shipped"
     refit = {functional: refs[(functional, "refit")] for functional in FUNCTIONALS}
     write_csv_atomic(
         out_referenced, referenced_energies(table, refit, on_missing="drop"), index=False
