@@ -307,7 +307,12 @@ def check_benchmark_outputs(out):
     assert fits["data_source"] == "surrogate-default" and "SURROGATE" in fits["data_banner"]
     assert set(fits["targets"]["energy"]["fits"]) == set(config["methods"])
     density = pd.read_csv(out / "density" / "density_summary.csv")
-    assert set(density["model"]) == {"3_frozen_gga_atomref", "4_refit_atomref"}
+    # The source model is evaluated too: it is both methods' step 0 (evaluation.step0_rows).
+    assert set(density["model"]) == {"3_frozen_gga_atomref", "4_refit_atomref", "source_model"}
+    rows = density.set_index("model")
+    for method in ("3_frozen_gga_atomref", "4_refit_atomref"):
+        assert rows.loc[method, "step0_model"] == "source_model"
+        assert rows.loc[method, "step0_ratio_median"] == rows.loc["source_model", "ratio_median"]
     assert (density["n_solids"] == 2).all() and density["density_mae"].notna().all()
     assert (density["training_data"] == "surrogate-default").all()
     check_density_figure(out)

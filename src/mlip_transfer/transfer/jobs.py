@@ -253,11 +253,13 @@ def table1(
     """
     rows = [json.loads(Path(path).read_text()) for path in metrics]
     by_method = {Path(path).parent.name: path for path in histories}
+    # The trained methods: the config's list, else those with a training history.
+    methods = training.get("methods") or list(by_method)
     for row in rows:
         row["flags"] = _flags(row, by_method.get(row["model"]))
-        row["stage"] = _stage(row["model"], training["methods"])
+        row["stage"] = _stage(row["model"], methods)
     if step0 is not None:
-        rows = _with_step0_rows(rows, methods=training["methods"], step0=step0)
+        rows = _with_step0_rows(rows, methods=methods, step0=step0)
     table = paper_table.table1(rows)
     write_csv_atomic(out_csv, table, index=False)
     source = DataSource.read(Path(provenance).parent)
