@@ -17,9 +17,10 @@ from typing import Any
 
 import pandas as pd
 
+from mlip_transfer.core.flags import SEPARATOR
 from mlip_transfer.core.provenance import PROVENANCE_FILE, DataSource
+from mlip_transfer.transfer.step0 import STEP0_SUFFIX
 
-STEP0_SUFFIX = "_step0"
 # The GGA/GGA+U teacher of the surrogate default dataset (data/surrogate/teacher_models.py).
 GGA_TEACHER = "chgnet-0.3.0"
 
@@ -83,7 +84,7 @@ def flag_list(text: Any) -> list[str]:
     """The flags of a ``flags`` cell (messages joined by "; "), as a list; empty cells none."""
     if text is None or (isinstance(text, float) and math.isnan(text)):
         return []
-    return [part.strip() for part in str(text).split("; ") if part.strip()]
+    return [part.strip() for part in str(text).split(SEPARATOR) if part.strip()]
 
 
 def table1_rows(table: pd.DataFrame | None, methods: Sequence[str]) -> dict[str, dict]:

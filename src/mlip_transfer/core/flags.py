@@ -94,6 +94,9 @@ def indistinguishable(
                 f"{metric}: their means differ by {gap:.3g}, within the seeds' spread {spread:.3g}")
 
 
+SEPARATOR = "; "  # between the messages of one ``flags`` cell
+
+
 def flag_text(flags: Iterable[Flag | None]) -> str:
-    """The messages of the raised flags, joined by "; " (empty when none is raised)."""
-    return "; ".join(flag.message for flag in flags if flag is not None)
+    """The messages of the raised flags, joined by :data:`SEPARATOR` (empty when none is)."""
+    return SEPARATOR.join(flag.message for flag in flags if flag is not None)

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from mlip_transfer.core.provenance import DataSource
 from mlip_transfer.plots.style import stamp_source
+from mlip_transfer.transfer.step0 import STEP0_SUFFIX
 
 METHOD_LABELS = {
     "1_scratch": "M1 scratch",
@@ -20,7 +21,9 @@ METHOD_LABELS = {
     "4_refit_atomref": "M4 TL, refit AtomRef",
     "4r_residual_atomref": "M4r TL, residual-shift AtomRef",
     "pretrained_gga": "CHGNet v0.3.0 (GGA, no training)",
-    "r2scan_reference": "CHGNet r2scan (the labels' teacher)",
+    "r2scan_reference": "CHGNet r2scan (the paper's M4 weights)",
+    "source_model": "source model (no training)",
+    "zero_shot_r2scan_atomref": "v0.3.0 + MP-r2SCAN AtomRef (zero-shot)",
 }
 # Okabe-Ito, colourblind safe.
 METHOD_COLORS = {
@@ -44,9 +47,6 @@ def load_gradients(training_dir: str | Path) -> pd.DataFrame:
     """Every method's first-epoch ``gradients.csv`` under ``training_dir``, stacked."""
     paths = sorted(Path(training_dir).glob("*/gradients.csv"))
     return pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
-
-
-STEP0_SUFFIX = "_step0"
 
 
 def label(method: str) -> str:
