@@ -51,13 +51,14 @@ def scaling_point(
 
     from mlip_transfer.data.dataset import iter_frames
     from mlip_transfer.data.split import read_split
-    from mlip_transfer.transfer.frames import frames_by_split, seeded_subset
+    from mlip_transfer.transfer.frames import capped_validation, frames_by_split, seeded_subset
     from mlip_transfer.transfer.methods import build_model
 
     torch.set_num_threads(threads)
     grouped = frames_by_split(
         iter_frames(frames), read_split(split), functional=training["functional"]
     )
+    grouped["val"] = capped_validation(grouped["val"], training)
     subset = seeded_subset(grouped["train"], size, seed=seed)
     if size > len(grouped["train"]):
         logger.warning("size %d exceeds the %d training frames: all are used", size, len(subset))

@@ -73,3 +73,28 @@ def seeded_subset(frames: Sequence[Frame], size: int, *, seed: int = 0) -> list[
     chosen = {f.frame_id for f in order[:size]}
     return [f for f in frames if f.frame_id in chosen]
 
+
+
+def capped_validation(frames: Sequence[Frame], training: Mapping) -> list[Frame]:
+    """The validation frames every training of a run scores: at most ``max_val_frames`` of them.
+
+    One seeded subset (:func:`seeded_subset`, the ``training`` seed, whatever the job's own
+    seed), so every method and every scaling job is validated on the same frames.
+    """
+    cap = training.get("max_val_frames")
+    if cap is None:
+        return list(frames)
+    return seeded_subset(frames, cap, seed=training["seed"])
+
+
+def capped_test_materials(material_ids: Iterable[str], cap: int | None) -> list[str]:
+    """Sorted test material ids, at most ``cap`` of them (None: all): the ones each model relaxes.
+
+    Chosen by a hash of the id alone, so every model of a run relaxes the same materials and a
+    smaller cap's choice is contained in a larger one's.
+    """
+    ids = sorted(set(material_ids))
+    if cap is None or cap >= len(ids):
+        return ids
+    ranked = sorted(ids, key=lambda m: hashlib.sha256(f"test:{m}".encode()).hexdigest())
+    return sorted(ranked[:cap])

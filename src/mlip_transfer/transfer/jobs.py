@@ -24,7 +24,13 @@ from mlip_transfer.core.provenance import DataSource
 from mlip_transfer.data.dataset import iter_frames, read_materials
 from mlip_transfer.data.split import read_split
 from mlip_transfer.transfer import table1 as paper_table
-from mlip_transfer.transfer.frames import PAPER_ROWS, frames_by_split, seeded_subset
+from mlip_transfer.transfer.frames import (
+    PAPER_ROWS,
+    capped_test_materials,
+    capped_validation,
+    frames_by_split,
+    seeded_subset,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -104,7 +110,9 @@ def evaluate_model(
                                          batch_size=evaluation["batch_size"])
         write_csv_atomic(out_predictions, predictions, index=False)
     trajectories = _trajectories(by_split)
-    test_ids = sorted({f.material_id for f in by_split["test"]})
+    all_test_ids = {f.material_id for f in by_split["test"]}
+    test_ids = capped_test_materials(all_test_ids, evaluation.get("max_test_materials"))
+    logger.info("relaxing %d of %d test materials", len(test_ids), len(all_test_ids))
     relaxed = relax_structures(
         {m: trajectories[m][0].to_structure() for m in test_ids},
         model_path_or_name=model,
@@ -135,6 +143,7 @@ def evaluate_model(
         "n_test_frames": errors["n_frames"],
         **summary,
         "n_relaxations_without_step": int((relaxed["n_steps"] == 0).sum()),
+        "n_test_materials": len(all_test_ids),
     }
     write_json_atomic(out_metrics, metrics, default=str)
     return metrics
@@ -155,6 +164,19 @@ def _training_sentence(training: Mapping[str, Any]) -> str:
         f"{training['learning_rate']} cosine to {training['final_learning_rate']}, loss "
         f"{training['criterion']} {training['loss_ratios']}{frames}{scale}."
     )
+
+
+def _relaxation_sentence(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Header lines saying how many test materials were relaxed, when it is not all of them."""
+    counts = {(row.get("n_relaxed"), row.get("n_test_materials")) for row in rows
+              if row.get("n_test_materials")}
+    partial = sorted((n, total) for n, total in counts if n is not None and n < total)
+    if not partial:
+        return []
+    n, total = partial[0]
+    return [f"Stability columns: each model relaxes {n} of the {total} test materials "
+            "(`evaluation.max_test_materials`, the same materials for every model); the "
+            "energy, force, stress and magmom errors use every test frame.", ""]
 
 
 def _flags(metrics: Mapping[str, Any], history: PathLike | None) -> str:
@@ -270,6 +292,7 @@ def table1(
         "",
         _training_sentence(training),
         "",
+        *_relaxation_sentence(rows),
     ]
     markdown = "\n".join(header) + paper_table.table1_markdown(table) + "\n"
     write_text_atomic(out_markdown, markdown)
@@ -310,8 +333,9 @@ def train_method(
     subset = grouped["train"]
     if training["max_train_frames"] is not None:
         subset = seeded_subset(subset, training["max_train_frames"], seed=training["seed"])
-    logger.info("%d training frames (AtomRef fits: all %d), %d validation frames", len(subset),
-                len(grouped["train"]), len(grouped["val"]))
+    validation = capped_validation(grouped["val"], training)
+    logger.info("%d training frames (AtomRef fits: all %d), %d of %d validation frames",
+                len(subset), len(grouped["train"]), len(validation), len(grouped["val"]))
     settings = TrainSettings.from_config(training)
     model, info = build_model(
         method,
@@ -324,7 +348,7 @@ def train_method(
     return train(
         model=model,
         train_frames=subset,
-        val_frames=grouped["val"],
+        val_frames=validation,
         method=method,
         out_dir=Path(out_dir),
         settings=settings,
