@@ -12,6 +12,7 @@ from mlip_transfer.scaling.laws import (
     crossover_size,
     data_efficiency,
     epochs_for_size,
+    schedule_for_size,
     fit_power_law,
     summarize,
 )
@@ -145,6 +146,15 @@ def test_epochs_grow_for_small_sets():
     assert epochs_for_size(16, epochs=3, min_steps=30, batch_size=16) == 30
     assert epochs_for_size(100, epochs=3, min_steps=30, batch_size=16) == 5
     assert epochs_for_size(1000, epochs=3, min_steps=30, batch_size=16) == 3
+
+
+def test_compute_matched_jobs_take_the_same_steps_whatever_their_size():
+    matched = {"epochs": 3, "min_steps": 30, "steps": 24}
+    for size, epochs in ((30, 12), (100, 4), (300, 2), (1000, 1)):
+        assert schedule_for_size(size, scaling=matched, batch_size=16) == (epochs, 24)
+    assert schedule_for_size(0, scaling=matched, batch_size=16) == (0, 0)
+    # Without steps: epochs_for_size, every batch of them.
+    assert schedule_for_size(100, scaling={**matched, "steps": None}, batch_size=16) == (5, 35)
 
 
 def test_bad_inputs():

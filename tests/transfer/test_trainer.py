@@ -153,6 +153,23 @@ def test_outputs_tables_gradients_and_model_file(built, frames, cache, tmp_path)
     assert moved and not any(name.startswith("composition_model") for name in moved)
 
 
+def test_max_steps_ends_the_last_epoch_and_the_schedule_there(
+    built, train_frames, val_frames, cache, tmp_path
+):
+    """Compute-matched scaling: 8 frames in batches of 4 over 2 epochs, cut at step 3."""
+    method = "4_refit_atomref"
+    result = tiny_train(copy.deepcopy(built[method][0]), train_frames, val_frames, method,
+                        tmp_path, cache, epochs=2, max_steps=3, gradient_layers=None)
+    assert result.summary["settings"]["max_steps"] == 3
+    scheduler = torch.load(tmp_path / "checkpoint_epoch2.pt", weights_only=False)["scheduler"]
+    assert scheduler["last_epoch"] == 3  # steps 1, 2 (epoch 1) and 3: the cut epoch's first
+    assert scheduler["_last_lr"][0] == pytest.approx(1e-5)  # the cosine still ends at its floor
+    assert len(result.history.query("split == 'train'")) == 2  # both epochs ran, the second cut
+    with pytest.raises(ConfigError, match="does not end within epoch 2"):
+        tiny_train(copy.deepcopy(built[method][0]), train_frames, val_frames, method,
+                   tmp_path / "bad", cache, epochs=2, max_steps=2, gradient_layers=None)
+
+
 def test_resume_after_a_kill_finishes_the_same_way(
     built, train_frames, val_frames, cache, tmp_path
 ):

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from mlip_transfer.data.dataset import Frame
-from mlip_transfer.transfer.frames import frames_by_split, seeded_subset
+from mlip_transfer.transfer.frames import (
+    capped_test_materials,
+    capped_validation,
+    frames_by_split,
+    seeded_subset,
+)
 
 ELEMENTS = ["Na", "Cl", "Li", "F", "Mg", "O", "Pm", "Si"]
 
@@ -93,3 +98,28 @@ def test_train_method_fits_the_atomref_on_the_whole_split_and_trains_on_the_cap(
     assert [f.frame_id for f in seen["train_frames"]] == [
         f.frame_id for f in seeded_subset([f for f in frames if f.frame_id in train_ids], 20, seed=0)]
     assert seen["info"]["n_atomref_frames"] == len(train_ids) and seen["info"]["n_train_frames"] == 20
+    # max_val_frames: the validation frames are one seeded subset, whatever the method.
+    val = [f for f in frames if split[f.material_id] == "val"]
+    assert {f.frame_id for f in seen["val_frames"]} == {f.frame_id for f in val}
+    jobs.train_method(frames=tmp_path / "frames.jsonl.gz", split=tmp_path / "split.csv",
+                      method="1_scratch", out_dir=tmp_path / "out1",
+                      training={**training, "max_val_frames": 7})
+    assert [f.frame_id for f in seen["val_frames"]] == [
+        f.frame_id for f in seeded_subset(val, 7, seed=training["seed"])]
+
+
+def test_validation_cap_ignores_the_job_seed_and_keeps_every_element(frames):
+    capped = capped_validation(frames, {"max_val_frames": 12, "seed": 0})
+    assert len(capped) == 12 and {el for f in capped for el in f.species} == set(ELEMENTS)
+    assert capped == seeded_subset(frames, 12, seed=0)
+    assert capped_validation(frames, {"max_val_frames": None, "seed": 5}) == list(frames)
+    assert capped_validation(frames, {"seed": 5}) == list(frames)
+
+
+def test_test_material_cap_is_one_choice_for_every_model_and_nests():
+    ids = [f"mp-{i}" for i in range(40)]
+    ten, twenty = capped_test_materials(ids, 10), capped_test_materials(reversed(ids), 20)
+    assert len(ten) == 10 and ten == sorted(ten) and set(ten) <= set(twenty)
+    assert ten != sorted(ids)[:10]  # hashed, not the first ids
+    assert capped_test_materials(ids + ids, None) == sorted(ids)
+    assert capped_test_materials(ids, 100) == sorted(ids)

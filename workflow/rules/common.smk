@@ -120,6 +120,8 @@ def transfer_targets():
     return [
         f"{OUT}/evaluation/table1.md",
         *notebook_targets(TRANSFER_FIGURES),
+        f"{OUT}/gradient_ablation/ablation.json",
+        *notebook_targets(["fig3a_ablation"]),
     ]
 
 

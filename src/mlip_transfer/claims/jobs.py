@@ -29,7 +29,7 @@ CSV_COLUMNS = ("id", "study", "claim", "paper", "this_run", "verdict", "needs", 
 
 
 def _gradients(paths: Sequence[PathLike]) -> tuple[dict[str, float] | None, int | None]:
-    """Per layer the median M3/M4 gradient ratio, and the first epoch's optimiser steps."""
+    """Per layer the median M3/M4 gradient ratio, and the optimiser steps it was recorded over."""
     by_method = {Path(p).parent.name: readers.read_csv(p) for p in paths}
     pair = [by_method.get(m) for m in (t1.M3, t1.M4)]
     if any(table is None or table.empty for table in pair):
@@ -38,7 +38,9 @@ def _gradients(paths: Sequence[PathLike]) -> tuple[dict[str, float] | None, int 
     from mlip_transfer.plots.transfer import gradient_ratio
 
     ratio = gradient_ratio(pd.concat(pair, ignore_index=True), t1.M3, t1.M4)
-    return {str(k): float(v) for k, v in ratio.items()}, readers.epoch_steps(pair[1])
+    # The window: the optimiser steps both methods' gradients were recorded over.
+    window = int(min(table["step"].max() for table in pair))
+    return {str(k): float(v) for k, v in ratio.items()}, window
 
 
 def _table1_inputs(

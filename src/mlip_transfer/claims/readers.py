@@ -114,12 +114,11 @@ def step0_rows(table: pd.DataFrame | None, methods: Sequence[str]) -> dict[str, 
 
 
 def epoch_steps(gradients: pd.DataFrame | None) -> int | None:
-    """Optimiser steps of the first epoch, from a ``gradients.csv`` (``step / epoch_fraction``),
-    and at least the last recorded step."""
+    """Optimiser steps per epoch, from a ``gradients.csv`` (``step / epoch_fraction``; steps
+    count across epochs, so a window longer than an epoch still gives one epoch's steps)."""
     if gradients is None or gradients.empty:
         return None
     rows = gradients[gradients["epoch_fraction"] > 0]
     if rows.empty:
         return None
-    per_epoch = (rows["step"] / rows["epoch_fraction"]).round().max()
-    return int(max(per_epoch, rows["step"].max()))
+    return int((rows["step"] / rows["epoch_fraction"]).round().max())

@@ -194,9 +194,9 @@ def gradient_claim(
     """Method 3's first-epoch gradients are at least 10x Method 4's on every Fig. 3a layer.
 
     ``ratios``: per layer, the median over the recorded steps of M3's gradient norm over M4's
-    (:func:`mlip_transfer.plots.transfer.gradient_ratio`); ``window``: the optimiser steps of
-    the first epoch they were recorded over. Testable over a first epoch as long as the
-    paper's (190,560 frames in batches of 64).
+    (:func:`mlip_transfer.plots.transfer.gradient_ratio`); ``window``: the optimiser steps
+    they were recorded over (``training.gradient_steps``). Testable over a window as long as
+    the paper's first epoch (190,560 frames in batches of 64).
     """
     base = {"id": "gradient_ratio", "study": STUDY, "sources": tuple(sources),
             "data": origin.data, "teacher": origin.teacher,
@@ -214,7 +214,7 @@ def gradient_claim(
             f"{window or '?'} optimiser steps (median over recorded steps per layer)")
     if not window or window < PAPER_EPOCH_STEPS:
         return Claim(**base, this_run=text, verdict=NOT_TESTABLE,
-                     needs=f"a first epoch of ≥ {PAPER_EPOCH_STEPS:,} optimiser steps, the "
-                           f"paper's (this run: {window or 'unknown'})")
+                     needs=f"gradients over ≥ {PAPER_EPOCH_STEPS:,} optimiser steps, the "
+                           f"paper's first epoch (this run: {window or 'unknown'})")
     verdict = REPRODUCED if values[0] >= PAPER_GRADIENT_RATIO else NOT_REPRODUCED
     return Claim(**base, this_run=text, verdict=verdict)

@@ -86,7 +86,8 @@ def plot_scaling_law(results: pd.DataFrame, fits: Mapping, *, source: DataSource
             ax.xaxis.set_minor_formatter(NullFormatter())
         else:
             _plain_log_ticks(ax.xaxis, ax.get_xlim())
-        ax.set(xlabel="training frames", ylabel=f"validation {TARGET_TITLES[target]}",
+        ax.set(xlabel=f"training frames{_steps_words(results)}",
+               ylabel=f"validation {TARGET_TITLES[target]}",
                title=f"{'ab'[list(TARGETS).index(target)]}  {target}\n")
         ax.grid(alpha=0.3, which="both")
         ax.legend(frameon=False, fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.13))
@@ -99,6 +100,16 @@ def plot_scaling_law(results: pd.DataFrame, fits: Mapping, *, source: DataSource
     fig.tight_layout(rect=(0, 0.04 + 0.025 * bool(flagged), 1, 1))
     stamp_source(fig, source)
     return fig
+
+
+def _steps_words(results: pd.DataFrame) -> str:
+    """How much training each job had, for the x label: compute-matched or not."""
+    steps = sorted(results.loc[results["size"] > 0, "steps"].dropna().unique()) if "steps" in results else []
+    if len(steps) == 1:
+        return f" (compute-matched: {int(steps[0])} optimiser steps each)"
+    if steps:
+        return f" ({int(steps[0])}-{int(steps[-1])} optimiser steps per job)"
+    return ""
 
 
 def plot_density(table: pd.DataFrame, summary: pd.DataFrame, *, source: DataSource,

@@ -44,7 +44,7 @@ def load_histories(training_dir: str | Path) -> pd.DataFrame:
 
 
 def load_gradients(training_dir: str | Path) -> pd.DataFrame:
-    """Every method's first-epoch ``gradients.csv`` under ``training_dir``, stacked."""
+    """Every method's ``gradients.csv`` (Fig. 3a's window) under ``training_dir``, stacked."""
     paths = sorted(Path(training_dir).glob("*/gradients.csv"))
     return pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
 
@@ -61,14 +61,23 @@ def _color(model: str) -> str:
 
 
 def gradient_ratio(gradients: pd.DataFrame, numerator: str, denominator: str) -> pd.Series:
-    """Median over the first epoch of grad-norm(numerator) / grad-norm(denominator), per layer."""
+    """Median over the recorded steps of grad-norm(numerator) / grad-norm(denominator), per layer."""
     wide = gradients.pivot_table(index=["layer", "step"], columns="method", values="grad_norm")
     ratio = (wide[numerator] / wide[denominator]).groupby(level="layer").median()
     return ratio.sort_values(ascending=False)
 
 
+def _epoch_boundaries(rows: pd.DataFrame) -> list[float]:
+    """Optimiser steps after which an epoch ended, within the recorded window."""
+    if "epoch" not in rows or rows.empty:
+        return []
+    last = rows.groupby("epoch")["step"].max().sort_index()
+    return [float(step) + 0.5 for step in last.iloc[:-1]]
+
+
 def plot_gradients(gradients: pd.DataFrame, *, source: DataSource, methods=("3_frozen_gga_atomref", "4_refit_atomref")) -> Figure:
-    """Fig. 3a: per-layer gradient norms every tenth of the first epoch, one panel per layer."""
+    """Fig. 3a: per-layer gradient norms over the recorded optimiser steps, one panel per layer;
+    dotted lines mark epoch boundaries."""
     layers = list(dict.fromkeys(gradients["layer"]))
     ncols = 4
     nrows = int(np.ceil(len(layers) / ncols))
@@ -76,22 +85,26 @@ def plot_gradients(gradients: pd.DataFrame, *, source: DataSource, methods=("3_f
     for ax, layer in zip(axes.flat, layers, strict=False):
         rows = gradients[gradients["layer"] == layer]
         for method in methods:
-            part = rows[rows["method"] == method].sort_values("epoch_fraction")
-            ax.plot(part["epoch_fraction"], part["grad_norm"], "o-", ms=3, color=METHOD_COLORS.get(method), label=label(method))
+            part = rows[rows["method"] == method].sort_values("step")
+            ax.plot(part["step"], part["grad_norm"], "o-", ms=2, lw=1, color=METHOD_COLORS.get(method), label=label(method))
+        for boundary in _epoch_boundaries(rows):
+            ax.axvline(boundary, color="0.6", ls=":", lw=0.8)
         ax.set_yscale("log")
         ax.set_title(layer, fontsize=10)
         ax.grid(alpha=0.3, which="both")
     for ax in axes.flat[len(layers):]:
         ax.axis("off")
     for ax in axes[-1]:
-        ax.set_xlabel("fraction of the first epoch")
+        ax.set_xlabel("optimiser step")
     for ax in axes[:, 0]:
         ax.set_ylabel("gradient norm")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     ratio = gradient_ratio(gradients, *methods) if set(methods) <= set(gradients["method"]) else pd.Series(dtype=float)
     summary = f"median ratio {label(methods[0]).split()[0]}/{label(methods[1]).split()[0]} over layers: {ratio.median():.1f}x (paper: at least 10x)" if len(ratio) else ""
     fig.legend(handles, labels, loc="upper center", ncol=len(methods), frameon=False, bbox_to_anchor=(0.5, 1.0))
-    fig.suptitle(f"a  Gradients in the first epoch of transfer learning. {summary}", y=1.06, fontsize=12)
+    steps = int(gradients["step"].max()) if len(gradients) else 0
+    fig.suptitle(f"a  Gradients over the first {steps} optimiser steps of transfer learning (paper: "
+                 f"its first epoch, ~3,000 steps). {summary}", y=1.06, fontsize=12)
     fig.tight_layout()
     stamp_source(fig, source)
     return fig

@@ -12,7 +12,7 @@ import pandas as pd
 
 from mlip_transfer.core.files import write_csv_atomic, write_json_atomic
 from mlip_transfer.core.provenance import DataSource
-from mlip_transfer.scaling.laws import collect_results, epochs_for_size, summarize
+from mlip_transfer.scaling.laws import collect_results, schedule_for_size, summarize
 
 logger = logging.getLogger("mlip_transfer.scaling.jobs")
 
@@ -66,19 +66,16 @@ def scaling_point(
     model, info = build_model(
         method, train_frames=atomref_frames, source_model_name=training["source_model"], seed=seed
     )
-    epochs = epochs_for_size(
-        len(subset), epochs=scaling["epochs"], min_steps=scaling["min_steps"],
-        batch_size=training["batch_size"],
-    )
+    epochs, steps = schedule_for_size(len(subset), scaling=scaling,
+                                      batch_size=training["batch_size"])
     if epochs == 0:
         energy, force = _zero_point(model, grouped["val"], history, training["batch_size"])
-        steps = 0
     else:
         energy, force = _train_point(
             model, info, subset, grouped["val"], method=method, out_dir=Path(out_dir),
             settings=training, epochs=epochs, seed=seed,
+            max_steps=steps if scaling.get("steps") else None,
         )
-        steps = epochs * -(-len(subset) // training["batch_size"])
     record = {
         "method": method,
         "size": size,
@@ -120,6 +117,7 @@ def _train_point(
     settings: Mapping[str, Any],
     epochs: int,
     seed: int,
+    max_steps: int | None = None,
 ) -> tuple[float, float]:
     """Train; the last epoch's validation energy and force MAE (meV): no model selection."""
     from mlip_transfer.transfer.settings import TrainSettings
@@ -133,7 +131,8 @@ def _train_point(
         out_dir=out_dir,
         # Only the last epoch counts (no model selection), and no gradients are recorded.
         settings=TrainSettings.from_config(
-            settings, epochs=epochs, seed=seed, keep_checkpoints=1, validate_every=None
+            settings, epochs=epochs, seed=seed, keep_checkpoints=1, validate_every=None,
+            max_steps=max_steps,
         ),
         gradients=None,
         info=info,

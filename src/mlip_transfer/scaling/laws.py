@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -82,6 +83,25 @@ def epochs_for_size(size: int, *, epochs: int, min_steps: int, batch_size: int) 
         return 0
     batches = math.ceil(size / batch_size)
     return max(epochs, math.ceil(min_steps / batches))
+
+
+def schedule_for_size(size: int, *, scaling: Mapping[str, Any], batch_size: int) -> tuple[int, int]:
+    """Epochs and optimiser steps of one job.
+
+    With ``scaling.steps`` set (compute-matched), every job takes exactly that many steps
+    whatever its size: a large set is seen less than once, a small one many times. Without
+    it, :func:`epochs_for_size` (at least ``epochs``, at least ``min_steps``) and every
+    batch of those epochs.
+    """
+    batches = math.ceil(size / batch_size) if size > 0 else 0
+    if size < 1:
+        return 0, 0
+    matched = scaling.get("steps")
+    if matched:
+        return math.ceil(matched / batches), int(matched)
+    epochs = epochs_for_size(size, epochs=scaling["epochs"], min_steps=scaling["min_steps"],
+                             batch_size=batch_size)
+    return epochs, epochs * batches
 
 
 def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:

@@ -1,4 +1,9 @@
-"""Fig. 3a: gradient norms of chosen CHGNet layers, recorded every tenth of the first epoch.
+"""Fig. 3a: gradient statistics of chosen CHGNet layers over the first optimiser steps.
+
+The paper's Fig. 3a samples every tenth of its first epoch (about 3,000 steps at batch 64).
+:class:`GradientRecorder` records either that (``max_steps=None``) or every one of the first
+``max_steps`` optimiser steps, across epochs (``training.gradient_steps``), so a short run
+still shows the whole window it has.
 
 Fig. 3a layers (paper name -> CHGNet parameter): see :data:`FIG3A_LAYERS`. ``W0`` / ``W3`` are
 the linear layers at index 0 and 3 of the core MLP of the two-body gated MLP of a convolution
@@ -31,11 +36,13 @@ FIG3A_LAYERS = {
 GRADIENT_COLUMNS = (
     "method",
     "step",
+    "epoch",
     "epoch_fraction",
     "layer",
     "grad_norm",
     "grad_abs_mean",
     "grad_abs_max",
+    "grad_signed_mean",
     "parameter",
 )
 
@@ -67,15 +74,23 @@ def resolve_layers(model: Any, layers: Mapping[str, str] | Sequence[str] | None)
 class GradientRecorder:
     """Rows of ``gradients.csv``: the trainer calls :meth:`after_backward` after every backward.
 
-    Only the first epoch is recorded, after the batches where the scheduler steps (every
-    tenth of the epoch), as the paper's Fig. 3a.
-
     Args:
         layers: What :func:`resolve_layers` takes (default: all of :data:`FIG3A_LAYERS`).
+        max_steps: None: the first epoch, after the batches where the scheduler steps (every
+            tenth of the epoch, the paper's Fig. 3a sampling). N: every one of the first N
+            optimiser steps, across epochs.
     """
 
-    def __init__(self, layers: Mapping[str, str] | Sequence[str] | None = tuple(FIG3A_LAYERS)):
+    def __init__(
+        self,
+        layers: Mapping[str, str] | Sequence[str] | None = tuple(FIG3A_LAYERS),
+        *,
+        max_steps: int | None = None,
+    ):
+        if max_steps is not None and max_steps < 1:
+            raise ConfigError(f"training.gradient_steps must be at least 1, got {max_steps}")
         self.requested = layers
+        self.max_steps = max_steps
         self.layers: dict[str, str] = {}
         self.rows: list[dict[str, Any]] = []
         self._params: dict[str, torch.nn.Parameter] = {}
@@ -94,6 +109,8 @@ class GradientRecorder:
     ) -> None:
         """Bind to a training run; new rows are appended to ``rows`` (restored on resume).
 
+        ``steps``: the 1-based batches of the first epoch to record when ``max_steps`` is None.
+
         Raises:
             ConfigError: A layer names no parameter of the model.
         """
@@ -102,29 +119,40 @@ class GradientRecorder:
         self._method, self._n_batches, self._steps = method, n_batches, steps
         self.rows = rows
 
+    def _keeps(self, epoch: int, batch: int) -> bool:
+        if not self.layers:
+            return False
+        if self.max_steps is None:
+            return epoch == 1 and batch in self._steps
+        return (epoch - 1) * self._n_batches + batch <= self.max_steps
+
     def after_backward(self, *, epoch: int, step: int) -> None:
-        """Record the layers' gradients if ``step`` (1-based batch) of ``epoch`` is one to keep."""
-        if epoch != 1 or not self.layers or step not in self._steps:
+        """Record the layers' gradients if batch ``step`` (1-based) of ``epoch`` is one to keep."""
+        if not self._keeps(epoch, step):
             return
+        global_step = (epoch - 1) * self._n_batches + step
         for label, name in self.layers.items():
             param = self._params[name]
             grad = param.grad
             if grad is None:  # not reached by this batch (e.g. no angles): zero if trainable
                 grad = torch.zeros_like(param) if param.requires_grad else None
             values = (
-                (math.nan,) * 3
+                (math.nan,) * 4
                 if grad is None
-                else (float(grad.norm()), float(grad.abs().mean()), float(grad.abs().max()))
+                else (float(grad.norm()), float(grad.abs().mean()), float(grad.abs().max()),
+                      float(grad.mean()))
             )
             self.rows.append(
                 {
                     "method": self._method,
-                    "step": step,
-                    "epoch_fraction": step / self._n_batches,
+                    "step": global_step,
+                    "epoch": epoch,
+                    "epoch_fraction": global_step / self._n_batches,
                     "layer": label,
                     "grad_norm": values[0],
                     "grad_abs_mean": values[1],
                     "grad_abs_max": values[2],
+                    "grad_signed_mean": values[3],
                     "parameter": name,
                 }
             )

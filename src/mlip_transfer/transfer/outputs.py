@@ -94,7 +94,7 @@ def summary(run: Any, state: Any) -> dict[str, Any]:
         "resumed_from_epoch": state.start_epoch - 1 if state.resumed else None,
         "train_time_s": total_train_s,
         "wall_time_s_this_run": time.perf_counter() - run.wall_start,
-        "train_structures_per_s": (n_train * settings.epochs / total_train_s)
+        "train_structures_per_s": (_structures_trained(n_train, settings) / total_train_s)
         if total_train_s > 0
         else None,
         "train_structures_per_s_this_run": (state.run_structures / state.run_train_s)
@@ -104,6 +104,16 @@ def summary(run: Any, state: Any) -> dict[str, Any]:
         "graph_conversion_s_this_run": run.cache.conversion_s - run.conversion_before,
         "model_info": dict(run.info),
     }
+
+
+def _structures_trained(n_train: int, settings: Any) -> int:
+    """Structure-passes of the whole training: every epoch, the last one cut at max_steps."""
+    if settings.max_steps is None:
+        return n_train * settings.epochs
+    per_epoch = -(-n_train // settings.batch_size)
+    full = settings.max_steps // per_epoch
+    rest = settings.max_steps - full * per_epoch
+    return full * n_train + min(rest * settings.batch_size, n_train)
 
 
 def write_summary(out_dir: Path, content: Mapping[str, Any]) -> None:

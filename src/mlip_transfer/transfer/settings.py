@@ -35,6 +35,9 @@ class TrainSettings:
             law, where validation would cost more than training). The best model is chosen
             among validated epochs.
         keep_checkpoints: Keep only the newest this many ``checkpoint_epoch*.pt`` (None: all).
+        max_steps: Stop after this many optimiser steps in all, within the last epoch
+            (the cosine schedule then ends there); None: every batch of every epoch. The
+            compute-matched scaling law gives every job the same number.
         fused_force_stress: Forces and stress from one gradient pass
             (:func:`mlip_transfer.transfer.forward.predict_efsm`), checked against
             ``CHGNet.forward`` on the first batch (falls back if they differ).
@@ -53,6 +56,7 @@ class TrainSettings:
     seed: int = 0
     validate_every: int | None = 1
     keep_checkpoints: int | None = None
+    max_steps: int | None = None
     fused_force_stress: bool = True
 
     def __post_init__(self) -> None:
@@ -63,6 +67,8 @@ class TrainSettings:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.validate_every is not None and self.validate_every < 1:
             raise ConfigError(f"validate_every must be >= 1 or None, got {self.validate_every}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError(f"max_steps must be >= 1 or None, got {self.max_steps}")
         if len(self.loss_ratios) != 4:
             raise ConfigError(
                 "loss_ratios must be four numbers (energy, force, stress, magmom), got "
@@ -105,6 +111,7 @@ class TrainSettings:
             "loss_ratios": [float(x) for x in self.loss_ratios],
             "criterion": self.criterion,
             "seed": self.seed,
+            **({"max_steps": self.max_steps} if self.max_steps is not None else {}),
             "train_frames": train_frames,
             "val_frames": val_frames,
         }

@@ -225,17 +225,21 @@ def _train_epoch(run: TrainingRun, state: Progress, epoch: int) -> tuple[ErrorSu
         run.train_set, run.settings.batch_size, shuffle_seed=run.settings.seed * 1_000_003 + epoch
     )
     bar = run.bar(loader, desc=f"{run.method} epoch {epoch}/{run.settings.epochs}")
+    cap, structures = run.settings.max_steps, 0
     for idx, (graphs, targets) in enumerate(bar, start=1):
+        if cap is not None and (epoch - 1) * run.n_batches + idx > cap:
+            break  # compute-matched: the last epoch ends at max_steps
         graphs, targets = to_device(graphs, targets, run.device, forces=True)
         prediction = predict_efsm(run.model, graphs, fused=run.fused)
         loss = _take_step(run, state, targets, prediction, epoch=epoch, idx=idx)
         sums.add(targets, prediction, loss)
+        structures += len(graphs)
         if run.progress:
             bar.set_postfix(loss=f"{loss:.4g}", e_mae=f"{sums.mae('e'):.4g}")
         del graphs, targets, prediction
     train_s = time.perf_counter() - t0
     state.run_train_s += train_s
-    state.run_structures += len(run.train_set)
+    state.run_structures += structures
     return sums, train_s
 
 

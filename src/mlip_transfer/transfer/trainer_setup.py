@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from mlip_transfer.core.device import resolve_device
-from mlip_transfer.core.errors import DataError
+from mlip_transfer.core.errors import ConfigError, DataError
 from mlip_transfer.data.dataset import Frame
 from mlip_transfer.transfer.forward import TASK, check_fused
 from mlip_transfer.transfer.gradients import GradientRecorder
@@ -100,6 +100,18 @@ class TrainingRun:
         )
 
 
+def _check_step_cap(settings: TrainSettings, n_batches: int) -> None:
+    """``max_steps`` must end within the last epoch: more would leave it unreached, fewer
+    would run epochs without a step."""
+    first, last = (settings.epochs - 1) * n_batches + 1, settings.epochs * n_batches
+    if not first <= settings.max_steps <= last:
+        raise ConfigError(
+            f"max_steps {settings.max_steps} does not end within epoch {settings.epochs} "
+            f"({n_batches} batches per epoch: steps {first}-{last}); use "
+            f"epochs = ceil(max_steps / {n_batches}) = {-(-settings.max_steps // n_batches)}"
+        )
+
+
 def set_up(
     *,
     model: Any,
@@ -140,9 +152,15 @@ def set_up(
     )
     n_batches = math.ceil(len(train_set) / settings.batch_size)
     sched_steps = set(tenth_steps(n_batches))
+    if settings.max_steps is not None:
+        _check_step_cap(settings, n_batches)
+    planned = settings.epochs * n_batches if settings.max_steps is None else settings.max_steps
+    # Scheduler steps the run will take: every tenth of each epoch, up to the last step.
+    n_sched = sum(1 for epoch in range(settings.epochs) for idx in sched_steps
+                  if epoch * n_batches + idx <= planned)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
         optimizer,
-        T_max=max(1, settings.epochs * len(sched_steps)),
+        T_max=max(1, n_sched),
         eta_min=settings.final_learning_rate,
     )
     ratios = settings.loss_ratios
