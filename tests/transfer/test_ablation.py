@@ -92,3 +92,17 @@ def test_static_gradients_of_a_real_model_differ_by_atomref_and_loss(source, bui
     ratios = S.ratios(table).set_index(["loss", "terms", "statistic"])["median_ratio"]
     assert ratios[("mse", "energy", "grad_norm")] > 3 * ratios[("huber_0.1", "energy", "grad_norm")]
     assert ratios[("huber_0.1", "energy", "grad_norm")] < 3
+
+
+def test_the_dynamic_trend_is_read_per_step_and_said():
+    rows = []
+    for step, (gga, eq2) in enumerate([(2.0, 1.0), (3.0, 0.5), (4.0, 0.25)], start=1):
+        for atomref, value in (("gga", gga), ("eq2", eq2)):
+            rows.append({"part": "dynamic", "atomref": atomref, "loss": "huber_0.1", "terms": "full",
+                         "batch_size": 16, "batch": 0, "step": step, "layer": "L1",
+                         **dict.fromkeys(A.STATISTICS, value)})
+    per_step = S.dynamic_ratio_per_step(pd.DataFrame(rows, columns=A.COLUMNS))
+    assert per_step["ratio"].tolist() == [2.0, 6.0, 16.0]
+    words = S.trend_sentence(per_step, "huber_0.1")
+    assert "rises from 2.0x to 16.0x over 3 Adam steps" in words
+    assert S.trend_sentence(per_step, "mse") == ""

@@ -14,8 +14,12 @@ from matplotlib.figure import Figure
 
 from mlip_transfer.core.provenance import DataSource
 from mlip_transfer.plots.style import stamp_source
-from mlip_transfer.transfer.ablation import REFERENCE_ATOMREF
-from mlip_transfer.transfer.ablation_summary import LOSS_WORDS, PAPER_RATIO, STAT_WORDS
+from mlip_transfer.transfer.ablation_summary import (
+    LOSS_WORDS,
+    PAPER_RATIO,
+    STAT_WORDS,
+    dynamic_ratio_per_step,
+)
 
 STAT_MARKERS = {"grad_norm": "o", "grad_abs_mean": "s", "grad_abs_signed_mean": "^"}
 LOSS_COLORS = {"huber_0.1": "#D55E00", "huber_1": "#E69F00", "mse": "#0072B2"}
@@ -27,16 +31,6 @@ def load_ablation(ablation_dir: str | Path) -> tuple[dict[str, Any], pd.DataFram
     """The ablation's ``ablation.json`` and its per-variant ``gradients.csv``."""
     folder = Path(ablation_dir)
     return json.loads((folder / "ablation.json").read_text()), pd.read_csv(folder / "gradients.csv")
-
-
-def dynamic_ratio_per_step(table: pd.DataFrame, statistic: str = "grad_norm") -> pd.DataFrame:
-    """Per loss and Adam step: the median over layers of M3's statistic over M4's."""
-    part = table[table["part"] == "dynamic"]
-    wide = part.pivot_table(index=["loss", "step", "layer"], columns="atomref", values=statistic)
-    if "gga" not in wide or REFERENCE_ATOMREF not in wide:
-        return pd.DataFrame(columns=["loss", "step", "ratio"])
-    ratio = (wide["gga"] / wide[REFERENCE_ATOMREF].where(wide[REFERENCE_ATOMREF] > 0))
-    return ratio.groupby(level=["loss", "step"]).median().rename("ratio").reset_index()
 
 
 def _static_panel(ax: plt.Axes, ratios: pd.DataFrame) -> None:

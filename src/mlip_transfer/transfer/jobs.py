@@ -397,7 +397,8 @@ def gradient_ablation(
     write_csv_atomic(out_table, table, index=False)
     ratios = ablation_summary.ratios(table)
     setting = ablation_summary.training_setting(training)
-    result = {**ablation_summary.answer(ratios, setting=setting), "ratios": ratios.to_dict("records"),
+    per_step = ablation_summary.dynamic_ratio_per_step(table)
+    result = {**ablation_summary.answer(ratios, setting=setting, per_step=per_step), "ratios": ratios.to_dict("records"),
               "atomrefs": sorted(atomrefs), "settings": {
                   "batches": settings.batches, "batch_sizes": list(settings.batch_sizes),
                   "dynamic_steps": settings.dynamic_steps, "n_train_frames": len(train)}}
