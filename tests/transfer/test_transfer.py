@@ -123,3 +123,19 @@ def test_test_material_cap_is_one_choice_for_every_model_and_nests():
     assert ten != sorted(ids)[:10]  # hashed, not the first ids
     assert capped_test_materials(ids + ids, None) == sorted(ids)
     assert capped_test_materials(ids, 100) == sorted(ids)
+
+
+def test_the_fair_reference_takes_the_teachers_relaxations_of_the_test_materials_only():
+    import pandas as pd
+
+    from mlip_transfer.transfer.reference_hull import fair_reference
+
+    materials = pd.DataFrame({"material_id": ["a", "b", "c", "a"],
+                              "functional": ["r2scan", "r2scan", "r2scan", "gga"],
+                              "relaxed_energy_per_atom": [-1.0, -2.0, -3.0, -9.0]})
+    relaxed = pd.DataFrame({"material_id": ["a", "b"], "energy_per_atom": [-1.5, float("nan")],
+                            "failed": [False, True]})
+    table, replaced = fair_reference(materials, relaxed, functional="r2scan")
+    assert replaced == 1  # b failed: it keeps the dataset's energy
+    assert table["relaxed_energy_per_atom"].tolist() == [-1.5, -2.0, -3.0, -9.0]
+    assert materials["relaxed_energy_per_atom"].tolist() == [-1.0, -2.0, -3.0, -9.0]  # a copy

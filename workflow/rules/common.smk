@@ -145,14 +145,18 @@ def raw_inputs(wildcards):
 
 
 def model_input(wildcards):
-    """A trained method's model file (its step-0 model for `<method>_step0`); reference models
-    load by name and need no file."""
+    """A trained method's model file (its step-0 model for `<method>_step0`; reference models
+    load by name and need no file), and with surrogate labels the teacher's relaxations under
+    the models' protocol, the fair reference hull."""
+    files = {}
+    if SOURCE == "default":
+        files["reference_relaxed"] = f"{EVAL_DIR}/reference_hull/teacher_relaxed.csv"
     if wildcards.model in METHODS:
-        return {"model": f"{TRAIN_DIR}/{wildcards.model}/model_final.pt"}
+        files["model"] = f"{TRAIN_DIR}/{wildcards.model}/model_final.pt"
     if wildcards.model in OWN_STEP0:
         method = wildcards.model.removesuffix("_step0")
-        return {"model": f"{TRAIN_DIR}/{method}/model_step0.pt"}
-    return {}
+        files["model"] = f"{TRAIN_DIR}/{method}/model_step0.pt"
+    return files
 
 
 def step0_inputs(wildcards):

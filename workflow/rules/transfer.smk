@@ -91,6 +91,30 @@ rule evaluate_model:
         "../scripts/evaluate_model.py"
 
 
+# Surrogate labels: the teacher relaxes the test materials the models relax, under their
+# protocol, so the reference hull is not the build's (looser) relaxation.
+rule reference_relaxations:
+    input:
+        frames=f"{DATA}/frames.jsonl.gz",
+        split=f"{DATA}/split.csv",
+    output:
+        relaxed=f"{EVAL_DIR}/reference_hull/teacher_relaxed.csv",
+    log:
+        f"{LOGS}/reference_relaxations.log",
+    conda:
+        "../../envs/chgnet.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        teacher=DEFAULT["teacher"],
+        evaluation=EVALUATION,
+        functional=TRAINING["functional"],
+    script:
+        "../scripts/reference_relaxations.py"
+
+
 rule table1:
     input:
         unpack(step0_inputs),

@@ -20,6 +20,7 @@ def main(smk) -> None:
             functional=smk.params.functional,
             device=smk.params.device,
             processes=smk.threads,
+            reference_relaxed=getattr(smk.input, "reference_relaxed", None),
         )
 
 

@@ -67,6 +67,7 @@ def evaluate_model(
     device: str = "auto",
     processes: int = 1,
     out_predictions: PathLike | None = None,
+    reference_relaxed: PathLike | None = None,
 ) -> dict[str, Any]:
     """Evaluate one model on the test split: label errors, stability relaxations, hull errors.
 
@@ -89,6 +90,9 @@ def evaluate_model(
         device: Torch device (``"auto"``: the GPU when present). On a GPU the relaxations run
             in this process; on the CPU in ``processes`` spawned single-thread workers.
         processes: Relaxation workers on the CPU.
+        reference_relaxed: The teacher's relaxations of the test materials under the same
+            protocol (:func:`~mlip_transfer.transfer.reference_hull.relax_with_teacher`): the
+            reference hull's test energies; None: the dataset's relaxed energies (DFT data).
 
     Returns:
         The metrics written to ``out_metrics``.
@@ -124,10 +128,18 @@ def evaluate_model(
     write_csv_atomic(out_relaxed, relaxed, index=False)
     finals = {m: fs[-1].to_structure() for m, fs in trajectories.items()}
     competitors = static_energies(chgnet, finals, batch_size=evaluation["batch_size"])
+    reference, n_fair = read_materials(materials), 0
+    if reference_relaxed is not None:
+        import pandas as pd
+
+        from mlip_transfer.transfer.reference_hull import fair_reference
+
+        reference, n_fair = fair_reference(reference, pd.read_csv(reference_relaxed),
+                                           functional=functional)
     summary, per_material = evaluate_stability(
         model_label=label,
         relaxed=relaxed,
-        reference_materials=read_materials(materials),
+        reference_materials=reference,
         test_ids=test_ids,
         competitor_energies=competitors,
         functional=functional,
@@ -144,6 +156,7 @@ def evaluate_model(
         **summary,
         "n_relaxations_without_step": int((relaxed["n_steps"] == 0).sum()),
         "n_test_materials": len(all_test_ids),
+        "n_reference_relaxed_by_teacher": n_fair,
     }
     write_json_atomic(out_metrics, metrics, default=str)
     return metrics
@@ -167,16 +180,23 @@ def _training_sentence(training: Mapping[str, Any]) -> str:
 
 
 def _relaxation_sentence(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Header lines saying how many test materials were relaxed, when it is not all of them."""
+    """Header lines: how many test materials were relaxed (when not all), and where the
+    reference hull's test energies come from (the teacher under the same protocol)."""
+    lines = []
     counts = {(row.get("n_relaxed"), row.get("n_test_materials")) for row in rows
               if row.get("n_test_materials")}
     partial = sorted((n, total) for n, total in counts if n is not None and n < total)
-    if not partial:
-        return []
-    n, total = partial[0]
-    return [f"Stability columns: each model relaxes {n} of the {total} test materials "
-            "(`evaluation.max_test_materials`, the same materials for every model); the "
-            "energy, force, stress and magmom errors use every test frame.", ""]
+    if partial:
+        n, total = partial[0]
+        lines += [f"Stability columns: each model relaxes {n} of the {total} test materials "
+                  "(`evaluation.max_test_materials`, the same materials for every model); the "
+                  "energy, force, stress and magmom errors use every test frame.", ""]
+    fair = max((row.get("n_reference_relaxed_by_teacher") or 0 for row in rows), default=0)
+    if fair:
+        lines += [f"Reference hull: {fair} test materials relaxed by the labels' teacher under "
+                  "the models' protocol (`transfer/reference_hull.py`), the rest at the "
+                  "dataset's relaxed energies.", ""]
+    return lines
 
 
 def _flags(metrics: Mapping[str, Any], history: PathLike | None) -> str:
@@ -294,7 +314,7 @@ def table1(
         "",
         *_relaxation_sentence(rows),
     ]
-    markdown = "\n".join(header) + paper_table.table1_markdown(table) + "\n"
+    markdown = "\n".join([*header, ""]) + paper_table.table1_markdown(table) + "\n"
     write_text_atomic(out_markdown, markdown)
     logger.info("\n%s", table.to_string())
     return table
