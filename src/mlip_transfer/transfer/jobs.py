@@ -188,14 +188,14 @@ def _relaxation_sentence(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     partial = sorted((n, total) for n, total in counts if n is not None and n < total)
     if partial:
         n, total = partial[0]
-        lines += [f"Stability columns: each model relaxes {n} of the {total} test materials "
-                  "(`evaluation.max_test_materials`, the same materials for every model); the "
-                  "energy, force, stress and magmom errors use every test frame.", ""]
+        lines += [(f"Stability columns: each model relaxes {n} of the {total} test materials "
+                   "(`evaluation.max_test_materials`, the same materials for every model); the "
+                   "energy, force, stress and magmom errors use every test frame."), ""]
     fair = max((row.get("n_reference_relaxed_by_teacher") or 0 for row in rows), default=0)
     if fair:
-        lines += [f"Reference hull: {fair} test materials relaxed by the labels' teacher under "
-                  "the models' protocol (`transfer/reference_hull.py`), the rest at the "
-                  "dataset's relaxed energies.", ""]
+        lines += [(f"Reference hull: {fair} test materials relaxed by the labels' teacher "
+                   "under the models' protocol (`transfer/reference_hull.py`), the rest at the "
+                   "dataset's relaxed energies."), ""]
     return lines
 
 
