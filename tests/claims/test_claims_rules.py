@@ -198,6 +198,16 @@ def test_scaling_below_the_papers_threshold_is_not_testable():
     assert slope.verdict == NOT_TESTABLE and "1,000" in slope.needs
     efficiency = benchmarks.transfer_data_efficiency(inputs, tolerance=0.01)
     assert efficiency.verdict == NOT_TESTABLE and "≥ 10 N" in efficiency.needs
+    assert "beats Scratch at every measured size" not in efficiency.this_run  # no bound given
+    inputs.fits["targets"]["energy"]["measured_efficiency"] = {M4: [
+        {"size": 25, "beats_scratch_up_to": 200, "factor_lower_bound": 8.0,
+         "at_largest_scratch": True, "scratch_at_floor": True},
+        {"size": 50, "beats_scratch_up_to": 200, "factor_lower_bound": 4.0,
+         "at_largest_scratch": True, "scratch_at_floor": False}]}
+    bound = benchmarks.transfer_data_efficiency(inputs, tolerance=0.01)
+    assert bound.verdict == NOT_TESTABLE
+    assert ("energy: Transfer at 25 beats Scratch at every measured size up to 200 (factor ≥ 8.0, "
+            "a lower bound) [flagged: Scratch there is at its untrained AtomRef floor]") in bound.this_run
 
 
 def test_overlapping_slopes_and_flagged_sizes_are_not_testable():

@@ -166,3 +166,30 @@ def test_bad_inputs():
     table.loc[0, "energy_mae_mev_per_atom"] = float("nan")  # a diverged job is left out of fits
     fit = fit_power_law(table, method="1_scratch", target="energy", threshold=100)
     assert fit.n_points == 14
+
+
+def test_the_measured_efficiency_is_a_lower_bound_read_off_the_points():
+    import pandas as pd
+
+    from mlip_transfer.scaling.laws import measured_efficiency_bound
+
+    rows = [("1_scratch", 0, 300.0), ("1_scratch", 30, 299.0), ("1_scratch", 100, 200.0),
+            ("1_scratch", 300, 120.0), ("1_scratch", 1000, 80.0),
+            ("4_refit_atomref", 30, 150.0), ("4_refit_atomref", 100, 70.0)]
+    results = pd.DataFrame(rows, columns=["method", "size", "energy_mae_mev_per_atom"])
+    bound = measured_efficiency_bound(results, scratch_method="1_scratch",
+                                      transfer_method="4_refit_atomref", target="energy")
+    at30, at100 = bound.set_index("size").loc[30], bound.set_index("size").loc[100]
+    # 150 beats Scratch at 30 (299) and 100 (200), not at 300 (120): a factor >= 100/30.
+    assert at30["beats_scratch_up_to"] == 100 and at30["factor_lower_bound"] == pytest.approx(100 / 30)
+    assert not at30["at_largest_scratch"]
+    # 70 beats every Scratch size: only a lower bound, at the largest size trained.
+    assert at100["beats_scratch_up_to"] == 1000 and at100["at_largest_scratch"]
+    # Scratch at 30 sits at its untrained floor (299 vs 300): beating only that is flagged.
+    floor = results.copy()
+    floor.loc[floor["size"] == 100, "energy_mae_mev_per_atom"] = 100.0
+    only_floor = measured_efficiency_bound(floor, scratch_method="1_scratch",
+                                           transfer_method="4_refit_atomref", target="energy")
+    assert only_floor.set_index("size").loc[30, "beats_scratch_up_to"] == 30
+    assert only_floor.set_index("size").loc[30, "scratch_at_floor"]
+    assert not bound.set_index("size").loc[30, "scratch_at_floor"]

@@ -238,6 +238,26 @@ def _mean_errors(inputs: ScalingInputs, method: str, size: int, column: str) -> 
     return Sample.of(rows[column].tolist())
 
 
+def _measured_bound(inputs: ScalingInputs, transfer: str) -> str:
+    """The lower bound read off the points (``scaling_fits.json``, ``measured_efficiency``):
+    at the smallest Transfer size, the Scratch sizes it beats, in words ("" without one)."""
+    words = []
+    for target in TARGETS:
+        rows = (inputs.fits or {}).get("targets", {}).get(target, {}).get(
+            "measured_efficiency", {}).get(transfer) or []
+        rows = [r for r in rows if r.get("beats_scratch_up_to")]
+        if not rows:
+            continue
+        row = min(rows, key=lambda r: r["size"])
+        bound = "≥ " if row["at_largest_scratch"] else ""
+        floor = " [flagged: Scratch there is at its untrained AtomRef floor]" if row[
+            "scratch_at_floor"] else ""
+        words.append(f"{target}: Transfer at {row['size']:,} beats Scratch at every measured size "
+                     f"up to {row['beats_scratch_up_to']:,} (factor {bound}"
+                     f"{row['factor_lower_bound']:.1f}, a lower bound){floor}")
+    return ("; " + "; ".join(words)) if words else ""
+
+
 def transfer_data_efficiency(inputs: ScalingInputs, *, tolerance: float) -> Claim:
     """Transfer with N >= 1,000 frames has lower validation errors (energy and force) than
     Scratch with 10 N or more, measured (not read off the fitted lines)."""
@@ -253,8 +273,9 @@ def transfer_data_efficiency(inputs: ScalingInputs, *, tolerance: float) -> Clai
              for m in _sizes(inputs, scratch) if m >= 10 * n]
     if not pairs:
         sizes = _sizes(inputs, transfer)
+        bound = _measured_bound(inputs, transfer)
         return Claim(**base, verdict=NOT_TESTABLE,
-                     this_run=f"measured sizes {', '.join(map(str, sizes)) or 'none'}",
+                     this_run=f"measured sizes {', '.join(map(str, sizes)) or 'none'}{bound}",
                      needs=f"measured sizes N ≥ {threshold:,} (Transfer) and ≥ 10 N (Scratch) "
                            "in scaling.sizes")
     n, m = pairs[0]

@@ -235,6 +235,48 @@ def data_efficiency(
     )
 
 
+def measured_efficiency_bound(
+    results: pd.DataFrame, *, scratch_method: str, transfer_method: str, target: str,
+    floor_tolerance: float = 0.01,
+) -> pd.DataFrame:
+    """For each Transfer size N: the largest measured Scratch size M such that Transfer at N
+    beats Scratch at *every* measured size up to M (mean over seeds), read off the points
+    and never off a fitted line.
+
+    ``factor_lower_bound`` = M / N is a lower bound on the data efficiency ("Transfer at N
+    beats Scratch at every size up to M"); ``at_largest_scratch`` says M is the largest size
+    Scratch was trained on, so the true factor may be much larger. ``scratch_at_floor`` flags
+    an M where Scratch's error is within ``floor_tolerance`` of its untrained zero point (the
+    AtomRef-only error): Scratch did not learn there, so beating it says little.
+    """
+    column = TARGETS[target]
+    means = results.groupby(["method", "size"])[column].mean()
+    if scratch_method not in means.index.get_level_values(0):
+        return pd.DataFrame(columns=["size", "transfer_mae", "beats_scratch_up_to",
+                                     "factor_lower_bound", "at_largest_scratch", "scratch_at_floor"])
+    scratch = means[scratch_method]
+    floor = scratch.get(0, np.nan)
+    trained = scratch[scratch.index > 0].sort_index()
+    rows = []
+    for size, mae in means.get(transfer_method, pd.Series(dtype=float)).items():
+        if size <= 0:
+            continue
+        beaten = [m for m in trained.index if trained[m] > mae]
+        up_to = None
+        for m in trained.index:  # every size up to M beaten, not only some
+            if trained[m] <= mae:
+                break
+            up_to = m
+        at_floor = bool(up_to is not None and np.isfinite(floor)
+                        and abs(trained[up_to] - floor) <= floor_tolerance * floor)
+        rows.append({"size": int(size), "transfer_mae": float(mae),
+                     "beats_scratch_up_to": None if up_to is None else int(up_to),
+                     "factor_lower_bound": np.nan if up_to is None else up_to / size,
+                     "at_largest_scratch": bool(up_to is not None and up_to == trained.index[-1]),
+                     "scratch_at_floor": at_floor, "n_beaten": len(beaten)})
+    return pd.DataFrame(rows)
+
+
 def collect_results(rows: Iterable[Mapping]) -> pd.DataFrame:
     """Job results (dicts with the keys of :data:`RESULT_COLUMNS`) as one checked table."""
     table = pd.DataFrame(list(rows))
@@ -275,5 +317,8 @@ def summarize(
                 fits.get(scratch_method), fits[method], fitted_sizes=fitted
             )
             entry.setdefault("data_efficiency", {})[method] = efficiency.to_dict(orient="records")
+            entry.setdefault("measured_efficiency", {})[method] = measured_efficiency_bound(
+                results, scratch_method=scratch_method, transfer_method=method, target=target,
+            ).to_dict(orient="records")
         summary["targets"][target] = entry
     return summary
