@@ -107,16 +107,18 @@ def evaluate_model(
     chgnet = load_chgnet(model, device=str(torch_device))
     logger.info("device %s", torch_device)
     by_split = frames_by_split(iter_frames(frames), read_split(split), functional=functional)
-    errors = evaluate_errors(chgnet, by_split["test"], batch_size=evaluation["batch_size"])
-    logger.info("test errors: %s", errors)
-    if out_predictions is not None:
-        predictions = energy_predictions(chgnet, by_split["test"],
-                                         batch_size=evaluation["batch_size"])
-        write_csv_atomic(out_predictions, predictions, index=False)
     trajectories = _trajectories(by_split)
     all_test_ids = {f.material_id for f in by_split["test"]}
     test_ids = capped_test_materials(all_test_ids, evaluation.get("max_test_materials"))
-    logger.info("relaxing %d of %d test materials", len(test_ids), len(all_test_ids))
+    chosen = set(test_ids)
+    test_frames = [f for f in by_split["test"] if f.material_id in chosen]
+    logger.info("%d of %d test materials (%d of %d frames)", len(test_ids), len(all_test_ids),
+                len(test_frames), len(by_split["test"]))
+    errors = evaluate_errors(chgnet, test_frames, batch_size=evaluation["batch_size"])
+    logger.info("test errors: %s", errors)
+    if out_predictions is not None:
+        predictions = energy_predictions(chgnet, test_frames, batch_size=evaluation["batch_size"])
+        write_csv_atomic(out_predictions, predictions, index=False)
     relaxed = relax_structures(
         {m: trajectories[m][0].to_structure() for m in test_ids},
         model_path_or_name=model,
@@ -188,9 +190,9 @@ def _relaxation_sentence(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     partial = sorted((n, total) for n, total in counts if n is not None and n < total)
     if partial:
         n, total = partial[0]
-        lines += [(f"Stability columns: each model relaxes {n} of the {total} test materials "
-                   "(`evaluation.max_test_materials`, the same materials for every model); the "
-                   "energy, force, stress and magmom errors use every test frame."), ""]
+        lines += [(f"Test set: {n} of the {total} test materials "
+                   "(`evaluation.max_test_materials`, the same materials for every model): their "
+                   "frames for the errors, their relaxations for the stability columns."), ""]
     fair = max((row.get("n_reference_relaxed_by_teacher") or 0 for row in rows), default=0)
     if fair:
         lines += [(f"Reference hull: {fair} test materials relaxed by the labels' teacher "
