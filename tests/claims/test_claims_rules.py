@@ -134,6 +134,11 @@ def test_gradient_ratio_needs_the_papers_first_epoch(ratio, window, verdict):
     assert claim.verdict == verdict
     if verdict == NOT_TESTABLE:
         assert "2,978 optimiser steps" in claim.needs and f"this run: {window}" in claim.needs
+    assert "ablation" not in claim.this_run
+    answered = t1.gradient_claim(ratios=ratios, window=window, sources=["g.csv"], origin=ORIGIN,
+                                 ablation="only MSE reaches 10x.")
+    assert answered.verdict == verdict
+    assert answered.this_run.endswith("Gradient ablation: only MSE reaches 10x.")
 
 
 # ---------------------------------------------------------------- density

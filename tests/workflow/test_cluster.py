@@ -96,6 +96,7 @@ def test_sbatch_calls_are_read_from_the_plugin_log():
 
 
 @pytest.mark.slow
+@pytest.mark.cluster  # runs after the smoke run has finished (tests/conftest.py)
 def test_workflow_runs_through_a_real_slurm_with_the_adapted_profile(tmp_path):
     if os.environ.get("MLIP_SKIP_CLUSTER_TEST"):
         pytest.skip("MLIP_SKIP_CLUSTER_TEST is set")

@@ -23,6 +23,7 @@ rule claims_table:
         importance=f"{ENERGY}/element_importance.csv",
         table1=f"{EVAL_DIR}/table1.csv",
         gradients=expand(f"{TRAIN_DIR}/{{method}}/gradients.csv", method=METHODS),
+        ablation=f"{OUT}/gradient_ablation/ablation.json",
         density_summary=f"{DENSITY_DIR}/density_summary.csv",
         density_all=f"{DENSITY_DIR}/density_all.csv",
         scaling_fits=f"{SCALING_DIR}/scaling_fits.json",

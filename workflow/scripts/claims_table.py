@@ -7,7 +7,8 @@ from mlip_transfer.core.logs import rule_log
 
 smk = snakemake  # noqa: F821
 results = ("correlation", "importance", "table1", "density_summary", "density_all",
-           "scaling_fits", "scaling_results", "efficiency", "temperature", "stability")
+           "scaling_fits", "scaling_results", "efficiency", "temperature", "stability",
+           "ablation")
 with rule_log(smk.log[0], "claims_table"):
     claims_table(
         inputs={**{name: smk.input[name] for name in results},

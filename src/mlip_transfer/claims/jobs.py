@@ -43,6 +43,12 @@ def _gradients(paths: Sequence[PathLike]) -> tuple[dict[str, float] | None, int 
     return {str(k): float(v) for k, v in ratio.items()}, window
 
 
+def _ablation_sentence(path: PathLike | None) -> str:
+    """The gradient ablation's computed answer ("" without its ``ablation.json``)."""
+    content = readers.read_json(path) if path else None
+    return (content or {}).get("sentence", "")
+
+
 def _table1_inputs(
     path: PathLike, gradients: Sequence[PathLike], *, training: Mapping[str, Any],
     origin: readers.Origin, tolerance: float,
@@ -65,7 +71,8 @@ def cross_functional_claims(
 
     Args:
         inputs: Paths by name: ``correlation``, ``importance``, ``table1``, ``gradients`` (a
-            list), ``density_summary``, ``density_all``, ``scaling_fits``, ``scaling_results``.
+            list), ``density_summary``, ``density_all``, ``scaling_fits``, ``scaling_results``,
+            and optionally ``ablation`` (the gradient ablation's ``ablation.json``).
         training: The config's ``training`` section (methods, epochs).
         settings: The config's ``claims`` section.
         origin: The dataset's origin.
@@ -94,8 +101,10 @@ def cross_functional_claims(
                                         confidence=settings["confidence"]),
         t1.m4_beats_m1(table),
         t1.m2_m3_negative_transfer(table, similar=settings["similar_tolerance"]),
-        t1.gradient_claim(ratios=ratios, window=window, sources=[str(p) for p in inputs["gradients"]],
-                          origin=origin),
+        t1.gradient_claim(ratios=ratios, window=window, origin=origin,
+                          sources=[str(p) for p in inputs["gradients"]]
+                          + ([str(inputs["ablation"])] if inputs.get("ablation") else []),
+                          ablation=_ablation_sentence(inputs.get("ablation"))),
         t1.m4_best_on(table, "decomposition_energy_mae_mev"),
         t1.m4_best_on(table, "formation_energy_mae_mev"),
         benchmarks.gga_underestimates_density(density),

@@ -189,14 +189,15 @@ def m4_best_on(inputs: Table1Inputs, metric: str) -> Claim:
 
 def gradient_claim(
     *, ratios: Mapping[str, float] | None, window: int | None, sources: Sequence[str],
-    origin: Origin,
+    origin: Origin, ablation: str = "",
 ) -> Claim:
     """Method 3's first-epoch gradients are at least 10x Method 4's on every Fig. 3a layer.
 
     ``ratios``: per layer, the median over the recorded steps of M3's gradient norm over M4's
     (:func:`mlip_transfer.plots.transfer.gradient_ratio`); ``window``: the optimiser steps
     they were recorded over (``training.gradient_steps``). Testable over a window as long as
-    the paper's first epoch (190,560 frames in batches of 64).
+    the paper's first epoch (190,560 frames in batches of 64). ``ablation``: the gradient
+    ablation's computed sentence (``ablation.json``), appended to what the run shows.
     """
     base = {"id": "gradient_ratio", "study": STUDY, "sources": tuple(sources),
             "data": origin.data, "teacher": origin.teacher,
@@ -211,7 +212,8 @@ def gradient_claim(
     values = sorted(finite.values())
     text = (", ".join(f"{k} {v:.2f}" for k, v in finite.items())
             + f"; min {values[0]:.2f}x, median {values[len(values) // 2]:.2f}x over the first "
-            f"{window or '?'} optimiser steps (median over recorded steps per layer)")
+            f"{window or '?'} optimiser steps (median over recorded steps per layer)"
+            + (f". Gradient ablation: {ablation}" if ablation else ""))
     if not window or window < PAPER_EPOCH_STEPS:
         return Claim(**base, this_run=text, verdict=NOT_TESTABLE,
                      needs=f"gradients over ≥ {PAPER_EPOCH_STEPS:,} optimiser steps, the "
