@@ -28,6 +28,7 @@ examples:
   mlip-transfer download mp_r2scan
   mlip-transfer build-default --help
   mlip-transfer diagnose --data parsed/ --functional r2scan --max-frames 500 --json diagnosis.json
+  mlip-transfer rank-teachers results results/chgnet_r2scan_teacher --out results/teachers/ranking
 """
 
 
@@ -137,6 +138,15 @@ def _check_config(args: argparse.Namespace) -> int:
     for path in args.paths:
         load_config(path)
         print(f"{path}: valid")
+    return 0
+
+
+def _rank_teachers(args: argparse.Namespace) -> int:
+    from mlip_transfer.teachers.ranking import rank_teachers
+
+    result = rank_teachers(args.runs, out_dir=args.out)
+    print(result["sentence"])
+    print(f"written: {Path(args.out) / 'method_ranking.md'} (.csv, .json)")
     return 0
 
 
@@ -267,6 +277,17 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--top", type=int, default=10, help="list this many elements with the largest shifts")
     diag.add_argument("--json", help="also write the report as JSON here")
     diag.set_defaults(handler=_diagnose)
+
+    rank = commands.add_parser(
+        "rank-teachers",
+        help="does the ranking of the transfer methods survive a change of r2SCAN teacher?",
+        description="Rank the trained methods of each run's Table 1 (one run per teacher, e.g. the "
+        "default run and config/overlays/chgnet_r2scan_teacher.yaml), give Kendall's tau between "
+        "teachers and check each of the paper's pairwise orderings under every teacher.",
+    )
+    rank.add_argument("runs", nargs="+", help="run folders (output_dir), each with evaluation/table1.csv and data/provenance.json")
+    rank.add_argument("--out", required=True, help="folder for method_ranking.{md,csv,json}")
+    rank.set_defaults(handler=_rank_teachers)
 
     commands.add_parser(
         "build-default",

@@ -123,6 +123,10 @@ def test_every_caption_renders_for_every_config_and_names_its_data(config_path):
                 assert "SYNTHETIC Stillinger-Weber" in html, html
             elif caption.name != "provenance.rst":
                 assert ("not DFT" in html) is surrogate, f"{caption.name}: {html}"
+                if surrogate:  # the caption names the r2SCAN teacher of the labels
+                    teacher = config["data"]["default"]["teacher"]
+                    named = f"teacher <em>{teacher}</em>" if caption.name == "teacher_figure.rst" else f"r2SCAN: {teacher}"
+                    assert named in html, caption.name
 
 
 @pytest.mark.slow

@@ -68,3 +68,27 @@ rule teacher_figure:
         dpi=config["figures"]["dpi"],
     shell:
         papermill_command("data_dir", "teacher_dir")
+
+
+# The method ranking under each teacher (issue 13): this run's Table 1 beside those of runs on
+# other r2SCAN teachers (teachers.compare_runs), for example the circular case of
+# config/overlays/chgnet_r2scan_teacher.yaml, which must have run first.
+rule teacher_ranking:
+    input:
+        tables=[f"{OUT}/evaluation/table1.csv"]
+        + [f"{run}/evaluation/table1.csv" for run in TEACHERS["compare_runs"]],
+        provenance=[f"{DATA}/provenance.json"]
+        + [f"{run}/data/provenance.json" for run in TEACHERS["compare_runs"]],
+    output:
+        markdown=f"{TEACHER_DIR}/ranking/method_ranking.md",
+        csv=f"{TEACHER_DIR}/ranking/method_ranking.csv",
+        json=f"{TEACHER_DIR}/ranking/method_ranking.json",
+    log:
+        f"{LOGS}/teacher_ranking.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        runs=[OUT] + list(TEACHERS["compare_runs"]),
+        out_dir=lambda wildcards, output: Path(output.markdown).parent,
+    script:
+        "../scripts/teacher_ranking.py"
