@@ -141,7 +141,7 @@ def check_transfer_figures(out: Path) -> None:
         for method, rows in gradients[gradients["layer"] == ax["title"]].groupby("method"):
             line = lines[label(method)]
             rows = rows.sort_values("step")
-            np.testing.assert_allclose(line["x"], rows["epoch_fraction"])
+            np.testing.assert_allclose(line["x"], rows["step"])
             np.testing.assert_allclose(line["y"], rows["grad_norm"])
 
     every = figure_data(out, "fig3bc_energy_mae")["axes"][1]
