@@ -257,3 +257,26 @@ def check_teacher_figure(out: Path) -> None:
         (bar,) = ax["bars"]  # one pair of r2SCAN teachers
         values = pairs.set_index("element")[column].reindex(ax["xticklabels"])
         np.testing.assert_allclose(bar["heights"], np.maximum(values, FLOOR[floor]), rtol=1e-6)
+
+
+def check_ablation_outputs(out: Path, *, training: dict, ablation: dict) -> None:
+    """The gradient ablation: every static setting at the GGA AtomRef, the settings that reach
+    the paper's ratio are exactly those flagged so, the baseline is the trainings' own setting,
+    and the figure's title is the computed sentence."""
+    summary = json.loads((out / "gradient_ablation" / "ablation.json").read_text())
+    ratios = pd.DataFrame(summary["ratios"])
+    static = ratios[(ratios["part"] == "static") & (ratios["atomref"] == "gga")]
+    # 3 losses x 2 loss terms x batch sizes x 3 statistics, each once.
+    assert len(static) == 3 * 2 * len(ablation["batch_sizes"]) * 3
+    assert not static.duplicated(["loss", "terms", "batch_size", "statistic"]).any()
+    assert set(static["batch_size"]) == set(ablation["batch_sizes"])
+    reaching = static[static["paper_ratio_on_every_layer"]]
+    assert len(summary["reaching"]) == len(reaching)
+    assert all((static["min_ratio"] >= 10) == static["paper_ratio_on_every_layer"])
+    baseline = summary["baseline"]
+    assert baseline["batch_size"] == training["batch_size"] and baseline["terms"] == "full"
+    assert f"{baseline['median_ratio']:.1f}x" in summary["sentence"]
+    assert set(summary["dynamic"]) == {"huber_0.1", "huber_1", "mse"}
+    drawn = figure_data(out, "fig3a_ablation")
+    assert len(drawn["axes"]) == 3
+    assert " ".join(drawn["suptitle"].split()) == " ".join(summary["sentence"].split())

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 from figure_checks import (
+    check_ablation_outputs,
     check_data_figures,
     check_density_figure,
     check_elements_figures,
@@ -125,6 +126,8 @@ def test_smoke_run_end_to_end_and_rerun_is_a_no_op(smoke_run):
     assert "Recommendation" in (out / "energy_scale" / "diagnose.md").read_text()
     assert (out / "logs" / "parse_dataset.log").read_text().strip()
     check_transfer_outputs(out)
+    smoke = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    check_ablation_outputs(out, training=smoke["training"], ablation=smoke["gradient_ablation"])
     check_benchmark_outputs(out)
     check_claims(out)
     # The teacher comparison: named teachers, the one trained on in the banner, every figure bar.
