@@ -49,3 +49,13 @@ def test_seed_spread_flags_name_the_sizes_where_methods_overlap():
     assert [(f["size"], f["target"]) for f in raised] == [(10, "energy"), (10, "force")]
     assert all(f["code"] == "indistinguishable" for f in raised)
     assert "within the seeds' spread 20" in raised[0]["message"]
+
+
+def test_learning_curve_summary_reads_the_steps_table(tmp_path):
+    from mlip_transfer.scaling.jobs import _learning_curve
+
+    path = tmp_path / "steps.csv"
+    pd.DataFrame({"step": range(1, 9), "loss": [8, 7, 6, 5, 4, 3, 2, 1.0]}).to_csv(path, index=False)
+    assert _learning_curve(path) == {"steps_taken": 8, "train_loss_start": 7.0, "train_loss_end": 2.0}
+    # The zero point trains nothing.
+    assert _learning_curve(None) == {"steps_taken": 0, "train_loss_start": None, "train_loss_end": None}

@@ -81,3 +81,14 @@ def test_one_teacher_or_missing_run_is_a_clear_error(tmp_path):
         compare([read_run(a), read_run(b)])
     with pytest.raises(DataError, match="table1.csv"):
         read_run(tmp_path / "nowhere")
+
+
+def test_command_prints_the_sentence_and_names_a_missing_run(tmp_path, capsys):
+    from mlip_transfer.cli import main
+
+    a = _run(tmp_path, "a", "diep", [30, 50, 60, 20], [45, 60, 61, 40])
+    b = _run(tmp_path, "b", "chgnet-r2scan", [25, 45, 46, 10], [44, 55, 57, 39])
+    assert main(["rank-teachers", str(a), str(b), "--out", str(tmp_path / "out")]) == 0
+    assert "hold under every teacher" in capsys.readouterr().out
+    assert main(["rank-teachers", str(a), str(tmp_path / "missing"), "--out", str(tmp_path / "o2")]) == 2
+    assert "missing" in capsys.readouterr().err

@@ -14,7 +14,7 @@ from mlip_transfer.core.errors import ConfigError
 from mlip_transfer.transfer import trainer as T
 from mlip_transfer.transfer.gradients import FIG3A_LAYERS, GRADIENT_COLUMNS, GradientRecorder
 from mlip_transfer.transfer.methods import METHODS
-from mlip_transfer.transfer.outputs import HISTORY_COLUMNS
+from mlip_transfer.transfer.outputs import HISTORY_COLUMNS, STEP_COLUMNS
 from mlip_transfer.transfer.settings import TrainSettings
 from mlip_transfer.transfer.trainer_setup import tenth_steps
 
@@ -110,6 +110,12 @@ def test_outputs_tables_gradients_and_model_file(built, frames, cache, tmp_path)
     assert tuple(history.columns) == HISTORY_COLUMNS
     assert list(zip(history["epoch"], history["split"])) == [(0, "val"), (1, "train"), (1, "val")]
     assert history["energy_mae"].notna().all() and (history["wall_s"] > 0).all()
+    curve = pd.read_csv(tmp_path / "steps.csv")  # one row per optimiser step: 12 frames, batch 1
+    assert tuple(curve.columns) == STEP_COLUMNS
+    assert list(curve["step"]) == list(range(1, 13)) and (curve["epoch"] == 1).all()
+    assert np.isfinite(curve["loss"]).all() and (curve["loss"] > 0).all()
+    # The running epoch error after the last step is the train row's energy MAE.
+    assert curve["train_energy_mae_running"].iloc[-1] == pytest.approx(history["energy_mae"].iloc[1])
     gradients = pd.read_csv(tmp_path / "gradients.csv")
     assert tuple(gradients.columns) == GRADIENT_COLUMNS
     steps = sorted(gradients["step"].unique())
@@ -189,6 +195,7 @@ def test_resume_after_a_kill_finishes_the_same_way(
         "model_final.pt",
         "model_best.pt",
         "history.csv",
+        "steps.csv",
         "train_summary.json",
     ):
         (cut / name).unlink()
@@ -209,6 +216,11 @@ def test_resume_after_a_kill_finishes_the_same_way(
     columns = [c for c in HISTORY_COLUMNS if c != "wall_s"]
     pd.testing.assert_frame_equal(done.history[columns], resumed.history[columns], rtol=1e-5)
     pd.testing.assert_frame_equal(done.gradients, resumed.gradients)  # epoch-1 gradients restored
+    # The learning curve: epoch 1's steps restored from the checkpoint, epoch 2's appended.
+    curve_done, curve_resumed = (pd.read_csv(d / "steps.csv") for d in (full, cut))
+    pd.testing.assert_frame_equal(curve_done, curve_resumed, rtol=1e-5)
+    assert list(curve_resumed["step"]) == list(range(1, len(curve_resumed) + 1))
+    assert set(curve_resumed["epoch"]) == {1, 2}
 
     # A finished run is not trained again; other settings are refused, not mixed.
     again = tiny_train(

@@ -305,6 +305,13 @@ def check_benchmark_outputs(out):
     zero = results[results["size"] == 0]
     assert list(zero["method"]) == ["4_refit_atomref"] and (zero["epochs"] == 0).all()
     assert (results["n_train_frames"] == results["size"]).all()
+    # Every trained job took the steps its schedule planned, and its learning curve is on disk.
+    trained = results[results["size"] > 0]
+    assert (trained["steps_taken"] == trained["steps"]).all() and (zero["steps_taken"] == 0).all()
+    for row in trained.itertuples():
+        curve = pd.read_csv(out / "scaling" / row.method / f"n{row.size}_seed{row.seed}" / "steps.csv")
+        assert len(curve) == row.steps_taken
+        assert curve["loss"].head(3).mean() == pytest.approx(row.train_loss_start)
     assert results[["energy_mae_mev_per_atom", "force_mae_mev_per_a"]].notna().all().all()
     fits = json.loads((out / "scaling" / "scaling_fits.json").read_text())
     assert fits["data_source"] == "surrogate-default" and "SURROGATE" in fits["data_banner"]

@@ -34,8 +34,9 @@ def scaling_point(
     """One scaling-law job: train a method on a seeded subset of the training split.
 
     Records the validation errors after the last epoch (size 0: the untrained starting model,
-    the paper's zero point) in ``result`` (JSON); ``history`` is the training's history (size
-    0: one validation row).
+    the paper's zero point) in ``result`` (JSON), with the steps taken and the training loss at
+    the start and end of the learning curve (``steps.csv`` in ``out_dir``: every step);
+    ``history`` is the training's history (size 0: one validation row).
 
     Args:
         frames, split: The dataset's frames file and split table.
@@ -87,10 +88,21 @@ def scaling_point(
         "atomref_frames": scaling["atomref_frames"],
         "energy_mae_mev_per_atom": energy,
         "force_mae_mev_per_a": force,
+        **_learning_curve(Path(out_dir) / "steps.csv" if epochs else None),
     }
     write_json_atomic(result, record)
     logger.info("result: %s", record)
     return record
+
+
+def _learning_curve(steps_csv: Path | None, window: int = 3) -> dict[str, Any]:
+    """The job's learning curve in brief: optimiser steps taken and the mean training loss of
+    the first and last ``window`` steps (``steps.csv`` holds every step; none for size 0)."""
+    if steps_csv is None or not steps_csv.is_file():
+        return {"steps_taken": 0, "train_loss_start": None, "train_loss_end": None}
+    loss = pd.read_csv(steps_csv)["loss"]
+    return {"steps_taken": len(loss), "train_loss_start": float(loss.head(window).mean()),
+            "train_loss_end": float(loss.tail(window).mean())}
 
 
 def _zero_point(

@@ -176,8 +176,8 @@ def sentence(orderings: Sequence[Mapping[str, Any]], tau: Sequence[Mapping[str, 
     every = [o["paper"] for o in tested if all(o["holds"].values())]
     none_ = [o["paper"] for o in tested if not any(o["holds"].values())]
     some = [o for o in tested if any(o["holds"].values()) and not all(o["holds"].values())]
-    parts = [f"Of the paper's {len(orderings)} pairwise Table 1 orderings, {len(tested)} are "
-             f"measured under all of {', '.join(teachers)}"]
+    parts = [(f"Of the paper's {len(orderings)} pairwise Table 1 orderings, {len(tested)} are "
+              f"measured under all of {', '.join(teachers)}")]
     parts.append(f"hold under every teacher: {', '.join(every) if every else 'none'}")
     parts.append(f"hold under none: {', '.join(none_) if none_ else 'none'}")
     if some:

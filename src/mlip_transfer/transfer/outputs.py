@@ -27,8 +27,12 @@ HISTORY_COLUMNS = (
     "lr",
     "wall_s",
 )
+# The learning curve: one row per optimiser step (the running epoch error is the mean over the
+# epoch's batches so far, as the progress bar shows it).
+STEP_COLUMNS = ("step", "epoch", "batch", "loss", "train_energy_mae_running", "lr")
 OUTPUT_FILES = (
     "history.csv",
+    "steps.csv",
     "gradients.csv",
     "model_step0.pt",
     "model_final.pt",
@@ -38,13 +42,16 @@ OUTPUT_FILES = (
 
 
 def write_tables(
-    out_dir: Path, history: list[dict], gradients: list[dict]
+    out_dir: Path, history: list[dict], gradients: list[dict], steps: list[dict] | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``history.csv`` and ``gradients.csv`` (header only when empty), as data frames too."""
+    """``history.csv``, ``gradients.csv`` and ``steps.csv`` (header only when empty); the first
+    two as data frames too."""
     hist = pd.DataFrame(history, columns=list(HISTORY_COLUMNS))
     grads = pd.DataFrame(gradients, columns=list(GRADIENT_COLUMNS))
     write_text_atomic(out_dir / "history.csv", hist.to_csv(index=False))
     write_text_atomic(out_dir / "gradients.csv", grads.to_csv(index=False))
+    curve = pd.DataFrame(steps or [], columns=list(STEP_COLUMNS))
+    write_text_atomic(out_dir / "steps.csv", curve.to_csv(index=False))
     return hist, grads
 
 

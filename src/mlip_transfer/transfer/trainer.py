@@ -24,7 +24,8 @@ The loop reads as chgnet's Trainer and MACE's ``train``: :func:`train` sets up
 :func:`_validate` -> :func:`_save_epoch`, then :func:`_finish` writes the summary.
 
 Outputs of :func:`train` in ``out_dir``: ``checkpoint_epoch{N}.pt`` (model, optimizer,
-scheduler, epoch, RNG states, history so far), ``history.csv``, ``gradients.csv``,
+scheduler, epoch, RNG states, history so far), ``history.csv``, ``steps.csv`` (the learning
+curve: loss per optimiser step), ``gradients.csv``,
 ``model_step0.pt`` (the model before the first step), ``model_final.pt`` and
 ``model_best.pt`` (all three loadable with ``CHGNet.from_file`` or
 :func:`mlip_transfer.transfer.models.load_chgnet`), ``train_summary.json``.
@@ -89,6 +90,7 @@ class Progress:
 
     history: list[dict] = field(default_factory=list)
     gradients: list[dict] = field(default_factory=list)
+    steps: list[dict] = field(default_factory=list)
     best: dict[str, Any] = field(default_factory=lambda: {"epoch": None, "energy_mae": math.inf})
     val_before: dict[str, float] = field(default_factory=dict)
     start_epoch: int = 1
@@ -180,6 +182,7 @@ def _resume(run: TrainingRun) -> Progress | None:
     return Progress(
         history=state["history"],
         gradients=state["gradients"],
+        steps=state.get("steps", []),  # checkpoints before the learning curve have none
         best=state["best"],
         val_before=state["val_before"],
         start_epoch=state["epoch"] + 1,
@@ -231,8 +234,11 @@ def _train_epoch(run: TrainingRun, state: Progress, epoch: int) -> tuple[ErrorSu
             break  # compute-matched: the last epoch ends at max_steps
         graphs, targets = to_device(graphs, targets, run.device, forces=True)
         prediction = predict_efsm(run.model, graphs, fused=run.fused)
+        lr = run.optimizer.param_groups[0]["lr"]
         loss = _take_step(run, state, targets, prediction, epoch=epoch, idx=idx)
         sums.add(targets, prediction, loss)
+        state.steps.append({"step": (epoch - 1) * run.n_batches + idx, "epoch": epoch, "batch": idx,
+                            "loss": loss, "train_energy_mae_running": sums.mae("e"), "lr": lr})
         structures += len(graphs)
         if run.progress:
             bar.set_postfix(loss=f"{loss:.4g}", e_mae=f"{sums.mae('e'):.4g}")
@@ -249,7 +255,7 @@ def _take_step(
     """Loss, backward, gradient record, optimizer and (every tenth) scheduler step."""
     loss = run.loss_fn(targets, prediction)["loss"]
     if not torch.isfinite(loss):
-        write_tables(run.out_dir, state.history, state.gradients)
+        write_tables(run.out_dir, state.history, state.gradients, state.steps)
         raise FloatingPointError(
             f"{run.method}: training loss is {float(loss)} at epoch {epoch}, batch {idx}"
         )
@@ -312,6 +318,7 @@ def _save_epoch(run: TrainingRun, state: Progress, epoch: int, metric: float | N
             "settings": run.fingerprint,
             "history": state.history,
             "gradients": state.gradients,
+            "steps": state.steps,
             "best": state.best,
             "val_before": state.val_before,
             "train_s": state.prior_train_s + state.run_train_s,
@@ -321,13 +328,13 @@ def _save_epoch(run: TrainingRun, state: Progress, epoch: int, metric: float | N
     )
     if run.settings.keep_checkpoints is not None:
         prune_checkpoints(run.out_dir, run.settings.keep_checkpoints)
-    write_tables(run.out_dir, state.history, state.gradients)
+    write_tables(run.out_dir, state.history, state.gradients, state.steps)
 
 
 def _finish(run: TrainingRun, state: Progress) -> TrainResult:
     """Tables, final (and, if no epoch was ever best, best) model, ``train_summary.json``."""
     epochs = run.settings.epochs
-    hist, grads = write_tables(run.out_dir, state.history, state.gradients)
+    hist, grads = write_tables(run.out_dir, state.history, state.gradients, state.steps)
     _save_model(run, epochs, "model_final.pt")
     if not (run.out_dir / "model_best.pt").exists():  # every epoch's metric was NaN
         _save_model(run, epochs, "model_best.pt")
