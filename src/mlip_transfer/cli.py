@@ -144,7 +144,7 @@ def _check_config(args: argparse.Namespace) -> int:
 def _rank_teachers(args: argparse.Namespace) -> int:
     from mlip_transfer.teachers.ranking import rank_teachers
 
-    result = rank_teachers(args.runs, out_dir=args.out)
+    result = rank_teachers(args.runs, out_dir=args.out, tolerance=args.tolerance)
     print(result["sentence"])
     print(f"written: {Path(args.out) / 'method_ranking.md'} (.csv, .json)")
     return 0
@@ -287,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rank.add_argument("runs", nargs="+", help="run folders (output_dir), each with evaluation/table1.csv and data/provenance.json")
     rank.add_argument("--out", required=True, help="folder for method_ranking.{md,csv,json}")
+    rank.add_argument("--tolerance", type=float, default=0.01,
+                      help="relative difference within which two methods tie (default 0.01, as claims.point_tolerance)")
     rank.set_defaults(handler=_rank_teachers)
 
     commands.add_parser(

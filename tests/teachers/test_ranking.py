@@ -92,3 +92,18 @@ def test_command_prints_the_sentence_and_names_a_missing_run(tmp_path, capsys):
     assert "hold under every teacher" in capsys.readouterr().out
     assert main(["rank-teachers", str(a), str(tmp_path / "missing"), "--out", str(tmp_path / "o2")]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_values_within_the_tolerance_tie_instead_of_ordering(tmp_path):
+    # M4 and M1 on energy 0.3 % apart under one teacher: a tie there, an ordering under the other.
+    a = _run(tmp_path, "a", "diep", [30, 50, 60, 29.9], [45, 60, 61, 40])
+    b = _run(tmp_path, "b", "chgnet-r2scan", [30, 50, 60, 20], [45, 60, 61, 40])
+    result = rank_teachers([a, b], out_dir=tmp_path / "out", tolerance=0.01)
+    energy = next(o for o in result["orderings"] if o["paper"] == "M4 < M1 on energy")
+    assert energy["tie"] == {"diep": True, "chgnet-r2scan": False}
+    assert energy["holds"] == {"diep": False, "chgnet-r2scan": True}
+    assert "within 1 % (a tie, not an ordering): M4 < M1 on energy under diep" in result["sentence"]
+    assert "| M4 < M1 on energy | tie | holds |" in (tmp_path / "out" / "method_ranking.md").read_text()
+    # With no tolerance the 0.3 % is an ordering again.
+    strict = compare([read_run(a), read_run(b)], tolerance=0.0)
+    assert next(o for o in strict["orderings"] if o["paper"] == "M4 < M1 on energy")["holds"]["diep"]

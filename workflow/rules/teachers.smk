@@ -89,6 +89,7 @@ rule teacher_ranking:
         "../../envs/analysis.yaml"
     params:
         runs=[OUT] + list(TEACHERS["compare_runs"]),
+        tolerance=config["claims"]["point_tolerance"],
         out_dir=lambda wildcards, output: Path(output.markdown).parent,
     script:
         "../scripts/teacher_ranking.py"

@@ -93,11 +93,13 @@ def ranks(run: TeacherRun, models: Sequence[str]) -> pd.DataFrame:
     return table[present].rank(method="min")
 
 
-def compare(runs: Sequence[TeacherRun]) -> dict[str, Any]:
+def compare(runs: Sequence[TeacherRun], *, tolerance: float = 0.01) -> dict[str, Any]:
     """Rankings per teacher, Kendall's τ between teachers and the paper's orderings under each.
 
     Args:
         runs: At least two runs with different teachers.
+        tolerance: Relative difference within which two methods tie (the claims table's
+            ``claims.point_tolerance``): a tie neither holds nor breaks an ordering.
 
     Returns:
         ``rows`` (teacher, model, metric, value, rank), ``tau`` (per metric and teacher pair:
@@ -119,11 +121,12 @@ def compare(runs: Sequence[TeacherRun]) -> dict[str, Any]:
                 rows.append({"teacher": run.teacher, "model": model, "metric": metric,
                              "value": float(run.table.at[model, metric]), "rank": int(rank)})
     tau = _taus(runs, models)
-    orderings = _orderings(runs)
+    orderings = _orderings(runs, tolerance)
     flagged = _flagged(runs)
     return {"teachers": teachers, "models": models, "rows": rows, "tau": tau,
             "orderings": orderings, "flagged": flagged,
-            "sentence": sentence(orderings, tau, flagged=flagged, teachers=teachers)}
+            "tolerance": tolerance,
+            "sentence": sentence(orderings, tau, flagged=flagged, teachers=teachers, tolerance=tolerance)}
 
 
 def _taus(runs: Sequence[TeacherRun], models: Sequence[str]) -> list[dict[str, Any]]:
@@ -149,16 +152,20 @@ def _value(run: TeacherRun, paper_row: str, metric: str) -> float | None:
     return float(match[metric].iloc[0])
 
 
-def _orderings(runs: Sequence[TeacherRun]) -> list[dict[str, Any]]:
+def _orderings(runs: Sequence[TeacherRun], tolerance: float) -> list[dict[str, Any]]:
+    """Each paper ordering per teacher: ``holds`` (None where a value is missing) and ``tie``
+    (the two values within ``tolerance`` of each other, relative: not an ordering either way)."""
     out = []
     for metric, better, worse in paper_orderings():
-        holds = {}
+        holds, tie = {}, {}
         for run in runs:
             low, high = _value(run, better, metric), _value(run, worse, metric)
-            holds[run.teacher] = None if low is None or high is None else bool(low < high)
+            missing = low is None or high is None
+            tie[run.teacher] = not missing and abs(high - low) <= tolerance * max(abs(low), abs(high))
+            holds[run.teacher] = None if missing else bool(low < high and not tie[run.teacher])
         out.append({"metric": metric, "better": SHORT[better], "worse": SHORT[worse],
                     "paper": f"{SHORT[better]} < {SHORT[worse]} on {METRICS[metric]}",
-                    "holds": holds})
+                    "holds": holds, "tie": tie})
     return out
 
 
@@ -170,11 +177,12 @@ def _flagged(runs: Sequence[TeacherRun]) -> dict[str, int]:
 
 
 def sentence(orderings: Sequence[Mapping[str, Any]], tau: Sequence[Mapping[str, Any]], *,
-             flagged: Mapping[str, int], teachers: Sequence[str]) -> str:
+             flagged: Mapping[str, int], teachers: Sequence[str], tolerance: float = 0.01) -> str:
     """Which of the paper's orderings hold under every teacher, computed from the comparison."""
     tested = [o for o in orderings if all(v is not None for v in o["holds"].values())]
     every = [o["paper"] for o in tested if all(o["holds"].values())]
-    none_ = [o["paper"] for o in tested if not any(o["holds"].values())]
+    none_ = [o["paper"] for o in tested
+             if not any(o["holds"].values()) and not all(o.get("tie", {}).values() or [False])]
     some = [o for o in tested if any(o["holds"].values()) and not all(o["holds"].values())]
     parts = [(f"Of the paper's {len(orderings)} pairwise Table 1 orderings, {len(tested)} are "
               f"measured under all of {', '.join(teachers)}")]
@@ -183,6 +191,10 @@ def sentence(orderings: Sequence[Mapping[str, Any]], tau: Sequence[Mapping[str, 
     if some:
         parts.append("depend on the teacher: " + "; ".join(
             f"{o['paper']} (holds under {', '.join(t for t, h in o['holds'].items() if h)})" for o in some))
+    ties = [o for o in tested if any(o.get("tie", {}).values())]
+    if ties:
+        parts.append(f"within {100 * tolerance:g} % (a tie, not an ordering): " + "; ".join(
+            f"{o['paper']} under {', '.join(t for t, h in o['tie'].items() if h)}" for o in ties))
     text = "; ".join(parts) + "."
     by_metric = {t["metric"]: t for t in tau if t["metric"] in ("energy_mae_mev", "force_mae_mev")}
     if by_metric:
@@ -213,15 +225,17 @@ def markdown(result: Mapping[str, Any]) -> str:
     lines += ["## The paper's orderings", "", "| ordering | " + " | ".join(result["teachers"]) + " |",
               "|---|" + "---|" * len(result["teachers"])]
     for o in result["orderings"]:
-        cells = ["n/a" if h is None else ("holds" if h else "fails") for h in o["holds"].values()]
+        cells = ["n/a" if h is None else "tie" if o["tie"][t] else "holds" if h else "fails"
+                 for t, h in o["holds"].items()]
         lines.append("| " + " | ".join([o["paper"], *cells]) + " |")
     return "\n".join(lines) + "\n"
 
 
-def rank_teachers(run_dirs: Sequence[str | Path], *, out_dir: str | Path) -> dict[str, Any]:
+def rank_teachers(run_dirs: Sequence[str | Path], *, out_dir: str | Path,
+                  tolerance: float = 0.01) -> dict[str, Any]:
     """Compare the runs of several teachers; writes ``method_ranking.{csv,json,md}`` in ``out_dir``."""
     runs = [read_run(path) for path in run_dirs]
-    result = compare(runs)
+    result = compare(runs, tolerance=tolerance)
     result["sources"] = [str(run.source) for run in runs]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
