@@ -106,7 +106,8 @@ def _steps_words(results: pd.DataFrame) -> str:
     """How much training each job had, for the x label: compute-matched or not."""
     steps = sorted(results.loc[results["size"] > 0, "steps"].dropna().unique()) if "steps" in results else []
     if len(steps) == 1:
-        return f" (compute-matched: {int(steps[0])} optimiser steps each)"
+        n = int(steps[0])
+        return f" (compute-matched: {n} optimiser step{'s' if n != 1 else ''} each)"
     if steps:
         return f" ({int(steps[0])}-{int(steps[-1])} optimiser steps per job)"
     return ""
