@@ -146,10 +146,11 @@ def _taus(runs: Sequence[TeacherRun], models: Sequence[str]) -> list[dict[str, A
 
 
 def _value(run: TeacherRun, paper_row: str, metric: str) -> float | None:
-    match = run.table[run.table.get("paper_row") == paper_row] if "paper_row" in run.table else run.table.iloc[:0]
-    if match.empty or metric not in match or pd.isna(match[metric].iloc[0]):
+    """The run's value of ``metric`` for the method in the paper's ``paper_row`` (None if absent)."""
+    if "paper_row" not in run.table or metric not in run.table:
         return None
-    return float(match[metric].iloc[0])
+    values = run.table.loc[run.table["paper_row"] == paper_row, metric].dropna()
+    return float(values.iloc[0]) if len(values) else None
 
 
 def _orderings(runs: Sequence[TeacherRun], tolerance: float) -> list[dict[str, Any]]:
