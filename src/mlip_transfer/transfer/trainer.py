@@ -230,14 +230,15 @@ def _train_epoch(run: TrainingRun, state: Progress, epoch: int) -> tuple[ErrorSu
     bar = run.bar(loader, desc=f"{run.method} epoch {epoch}/{run.settings.epochs}")
     cap, structures = run.settings.max_steps, 0
     for idx, (graphs, targets) in enumerate(bar, start=1):
-        if cap is not None and (epoch - 1) * run.n_batches + idx > cap:
+        step = (epoch - 1) * run.n_batches + idx  # optimiser steps of the whole run
+        if cap is not None and step > cap:
             break  # compute-matched: the last epoch ends at max_steps
         graphs, targets = to_device(graphs, targets, run.device, forces=True)
         prediction = predict_efsm(run.model, graphs, fused=run.fused)
         lr = run.optimizer.param_groups[0]["lr"]
         loss = _take_step(run, state, targets, prediction, epoch=epoch, idx=idx)
         sums.add(targets, prediction, loss)
-        state.steps.append({"step": (epoch - 1) * run.n_batches + idx, "epoch": epoch, "batch": idx,
+        state.steps.append({"step": step, "epoch": epoch, "batch": idx,
                             "loss": loss, "train_energy_mae_running": sums.mae("e"), "lr": lr})
         structures += len(graphs)
         if run.progress:
