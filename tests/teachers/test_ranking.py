@@ -25,7 +25,8 @@ def _run(tmp_path, name, teacher, energy, force, *, flags=None):
                  "energy_mae_mev": 1.0, "force_mae_mev": 1.0, "flags": ""})
     pd.DataFrame(rows).to_csv(run / "evaluation" / "table1.csv", index=False)
     (run / "data" / "provenance.json").write_text(
-        json.dumps({"name": "surrogate-default", "parse": {"settings": {"teacher": teacher}}}))
+        json.dumps({"name": "surrogate-default", "labels": f"SURROGATE labels: r2SCAN from {teacher}; not DFT",
+                    "parse": {"settings": {"teacher": teacher}}}))
     return run
 
 
@@ -72,6 +73,9 @@ def test_writes_csv_json_and_markdown(tmp_path):
     assert saved["teachers"] == ["diep", "chgnet-r2scan"]
     text = (tmp_path / "out" / "method_ranking.md").read_text()
     assert "| M4 < M1 on energy | holds | holds |" in text
+    # Each teacher's data banner heads the table: surrogate labels are never read as DFT.
+    assert "**Data (diep):** SURROGATE labels: r2SCAN from diep; not DFT" in text
+    assert saved["data"]["chgnet-r2scan"].endswith("not DFT")
 
 
 def test_one_teacher_or_missing_run_is_a_clear_error(tmp_path):

@@ -45,6 +45,7 @@ class TeacherRun:
     teacher: str
     table: pd.DataFrame  # trained rows, indexed by model
     source: Path
+    labels: str = ""  # the run's data banner (provenance ``labels``): surrogate or DFT
 
 
 def read_run(run_dir: str | Path) -> TeacherRun:
@@ -71,7 +72,8 @@ def read_run(run_dir: str | Path) -> TeacherRun:
     trained = table[table["stage"] == "trained"].set_index("model")
     if trained.empty:
         raise DataError("has no trained rows (stage == 'trained')", file=str(table_path), field="stage")
-    return TeacherRun(teacher=str(teacher), table=trained, source=table_path)
+    labels = str(provenance.get("labels") or provenance.get("name") or "")
+    return TeacherRun(teacher=str(teacher), table=trained, source=table_path, labels=labels)
 
 
 def paper_orderings() -> list[tuple[str, str, str]]:
@@ -123,7 +125,8 @@ def compare(runs: Sequence[TeacherRun], *, tolerance: float = 0.01) -> dict[str,
     tau = _taus(runs, models)
     orderings = _orderings(runs, tolerance)
     flagged = _flagged(runs)
-    return {"teachers": teachers, "models": models, "rows": rows, "tau": tau,
+    return {"teachers": teachers, "data": {run.teacher: run.labels for run in runs},
+            "models": models, "rows": rows, "tau": tau,
             "orderings": orderings, "flagged": flagged,
             "tolerance": tolerance,
             "sentence": sentence(orderings, tau, flagged=flagged, teachers=teachers, tolerance=tolerance)}
@@ -210,7 +213,9 @@ def sentence(orderings: Sequence[Mapping[str, Any]], tau: Sequence[Mapping[str, 
 def markdown(result: Mapping[str, Any]) -> str:
     """The comparison as markdown: values and ranks per teacher, τ, the paper's orderings."""
     rows = pd.DataFrame(result["rows"])
-    lines = ["# Method ranking per r2SCAN teacher", "", result["sentence"], ""]
+    lines = ["# Method ranking per r2SCAN teacher", ""]
+    lines += [f"**Data ({teacher}):** {labels}" for teacher, labels in result.get("data", {}).items()]
+    lines += ["", result["sentence"], ""]
     for metric, label in METRICS.items():
         part = rows[rows["metric"] == metric]
         if part.empty:
