@@ -13,6 +13,10 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 # One torch thread per worker is set where it matters; keep BLAS from oversubscribing 2 cores.
 export OMP_NUM_THREADS ?= 2
+# Every rule and test is a fresh Python process: with PYTHONDONTWRITEBYTECODE set (some CI
+# images set it), each one recompiled torch, torch_geometric and pymatgen from source, 10-17 s
+# per job. The venv is installed --no-compile, so the first import writes the bytecode once.
+unexport PYTHONDONTWRITEBYTECODE
 
 SNAKEMAKE := $(BIN)/snakemake --profile profiles/local
 CONFIGS := config/config.yaml config/smoke.yaml config/paper.yaml
