@@ -270,8 +270,8 @@ def _add_per_element_flags(diag: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
     group.add_argument("--min-frames", type=int, default=5,
                        help="fewer frames holding an element: 'add structures' (default 5)")
-    group.add_argument("--max-interval", type=float, default=0.1, metavar="EV",
-                       help="a wider 95%% interval of the residual shift (eV/atom): 'add structures' (default 0.1)")
+    group.add_argument("--max-interval", type=float, default=0.2, metavar="EV",
+                       help="a wider 95%% interval of the residual shift (eV/atom): 'add structures' (default 0.2)")
     group.add_argument("--mismatch-z", type=float, default=5.0, metavar="Z",
                        help="robust z (median/MAD) of the deviation from the expected shift beyond "
                        "which an element is flagged 'check your DFT settings' (default 5)")

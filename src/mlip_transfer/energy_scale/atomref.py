@@ -260,12 +260,14 @@ def solve_identifiable(
     """
     n, k = matrix.shape
     tol = (np.finfo(float).eps * max(n, k)) if rcond is None else float(rcond)
-    solution, _, rank, _ = np.linalg.lstsq(matrix, y, rcond=tol)
+    # One SVD gives both the minimum-norm solution (as np.linalg.lstsq) and the null space.
+    u, s, vt = np.linalg.svd(matrix, full_matrices=False)
+    rank = int(np.sum(s > tol * s[0])) if s.size else 0
+    solution = vt[:rank].T @ ((u[:, :rank].T @ y).T / s[:rank]).T
     if rank >= k:
-        return solution, int(rank), np.zeros((k, k))
-    _, s, vt = np.linalg.svd(matrix, full_matrices=False)
-    basis = vt[: int(np.sum(s > tol * s[0]))]
-    return solution, int(rank), np.eye(k) - basis.T @ basis
+        return solution, rank, np.zeros((k, k))
+    basis = vt[:rank]
+    return solution, rank, np.eye(k) - basis.T @ basis
 
 
 def _single_functional(frames: Sequence[Any], functional: str | None) -> list[Any]:
