@@ -28,6 +28,7 @@ examples:
   mlip-transfer download mp_r2scan
   mlip-transfer build-default --help
   mlip-transfer diagnose --data parsed/ --functional r2scan --max-frames 500 --json diagnosis.json
+  mlip-transfer diagnose --xyz my_r2scan.xyz --per-element-out diagnosis/ --bootstrap 200
   mlip-transfer rank-teachers results results/chgnet_r2scan_teacher --out results/teachers/ranking
 """
 
@@ -173,6 +174,40 @@ def _download(args: argparse.Namespace) -> int:
     return 0
 
 
+MATPES_REFS = (
+    "resources/reference/MatPES-PBE-Element-Refs.json.gz",
+    "resources/reference/MatPES-r2SCAN-Element-Refs.json.gz",
+)
+
+
+def _expected_shifts(args: argparse.Namespace, functional: str | None) -> tuple[dict | None, str | None]:
+    """Expected per-element shifts: --expected-refs, else MatPES PBE -> r2SCAN for r2SCAN labels
+    when the files are present (relative to the working directory), else none."""
+    from mlip_transfer.energy_scale.element_report import matpes_expected_shifts
+
+    if args.no_expected:
+        return None, None
+    if args.expected_refs:
+        paths = args.expected_refs
+    elif (functional or "r2scan") == "r2scan" and all(Path(p).exists() for p in MATPES_REFS):
+        paths = MATPES_REFS
+    else:
+        logging.getLogger(__name__).warning("no expected shifts: pass --expected-refs SOURCE TARGET")
+        return None, None
+    label = f"ground states, {Path(paths[1]).name} − {Path(paths[0]).name}"
+    return matpes_expected_shifts(*paths), label
+
+
+def _element_criteria(args: argparse.Namespace):
+    from mlip_transfer.energy_scale.element_report import ElementCriteria
+
+    return ElementCriteria(
+        n_resamples=args.bootstrap, resample=args.resample, seed=args.seed,
+        min_frames=args.min_frames, max_interval=args.max_interval,
+        mismatch_z=args.mismatch_z, mismatch_floor=args.mismatch_floor,
+    )  # fmt: skip
+
+
 def _diagnose(args: argparse.Namespace) -> int:
     from mlip_transfer.data.dataset import FRAMES_FILE, read_frames
     from mlip_transfer.energy_scale.diagnose import diagnose
@@ -184,6 +219,11 @@ def _diagnose(args: argparse.Namespace) -> int:
 
         functional = args.functional or "r2scan"
         frames = [frame for path in args.xyz for frame in load_extxyz(path, functional=functional)]
+    per_element = expected = label = None
+    if args.per_element_out:
+        per_element = _element_criteria(args)
+        functional = args.functional or (frames[0].functional if frames else None)
+        expected, label = _expected_shifts(args, functional)
     report = diagnose(
         model=load_chgnet(args.model),
         frames=frames,
@@ -192,12 +232,56 @@ def _diagnose(args: argparse.Namespace) -> int:
         max_frames=args.max_frames,
         top=args.top,
         model_label=f"CHGNet {args.model}",
+        per_element=per_element,
+        expected_shift=expected,
+        expected_label=label,
     )
     print(report.to_markdown())
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(args.json, report.to_dict())  # standard JSON: NaN -> null
+    if args.per_element_out:
+        from mlip_transfer.energy_scale.element_outputs import (
+            element_markdown,
+            write_element_report,
+        )
+
+        print(element_markdown(report.elements_report))
+        paths = write_element_report(report.elements_report, args.per_element_out, title=f"{report.model}")
+        print(f"per-element report written: {', '.join(str(p) for p in paths.values())}")
     return 0
+
+
+def _add_per_element_flags(diag: argparse.ArgumentParser) -> None:
+    """The flags of the per-element report (all but --per-element-out only matter with it)."""
+    group = diag.add_argument_group(
+        "per element (with --per-element-out)",
+        "Per element: frames and atoms holding it, the Eq. 2 and residual-fit shifts with "
+        "bootstrap intervals, a collinearity flag with its partners, the deviation from the shift "
+        "expected from elemental ground states, and a recommendation (enough data / add "
+        "structures with this element / check your DFT settings).",
+    )
+    group.add_argument("--per-element-out", metavar="DIR",
+                       help="write elements.{md,json,csv,png} here and print the per-element table")
+    group.add_argument("--bootstrap", type=int, default=200, metavar="N",
+                       help="bootstrap resamples for the shift intervals (default 200; 0 = none)")
+    group.add_argument("--resample", choices=["materials", "frames"], default="materials",
+                       help="resample whole materials (default: their frames are correlated) or single frames")
+    group.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
+    group.add_argument("--min-frames", type=int, default=5,
+                       help="fewer frames holding an element: 'add structures' (default 5)")
+    group.add_argument("--max-interval", type=float, default=0.2, metavar="EV",
+                       help="a wider 95%% interval of the residual shift (eV/atom): 'add structures' (default 0.2)")
+    group.add_argument("--mismatch-z", type=float, default=5.0, metavar="Z",
+                       help="robust z (median/MAD) of the deviation from the expected shift beyond "
+                       "which an element is flagged 'check your DFT settings' (default 5)")
+    group.add_argument("--mismatch-floor", type=float, default=0.3, metavar="EV",
+                       help="never flag a deviation within this many eV/atom of the median (default 0.3)")
+    group.add_argument("--expected-refs", nargs=2, metavar=("SOURCE", "TARGET"),
+                       help="elemental ground-state references of the two functionals, MatPES "
+                       "json.gz format (default for r2SCAN labels: MatPES PBE and r2SCAN in "
+                       "resources/reference, when present)")
+    group.add_argument("--no-expected", action="store_true", help="no expected shifts, no mismatch flag")
 
 
 def _build_default(argv: Sequence[str]) -> int:
@@ -265,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="before fine-tuning: does a pretrained model's AtomRef match your labels' energy scale?",
         description="Predict your target frames' energies with a source CHGNet model and compare "
         "the energy MAE with its own AtomRef, with an AtomRef refit on your labels (Eq. 2) and "
-        "with a shift fitted to the residual; prints a markdown report with a recommendation.",
+        "with a shift fitted to the residual; prints a markdown report with a recommendation. "
+        "With --per-element-out, also how well the data determine each element's shift.",
     )
     given = diag.add_mutually_exclusive_group(required=True)
     given.add_argument("--data", help="canonical dataset folder (frames.jsonl.gz)")
@@ -276,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--batch-size", type=int, default=16)
     diag.add_argument("--top", type=int, default=10, help="list this many elements with the largest shifts")
     diag.add_argument("--json", help="also write the report as JSON here")
+    _add_per_element_flags(diag)
     diag.set_defaults(handler=_diagnose)
 
     rank = commands.add_parser(

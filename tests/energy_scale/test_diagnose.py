@@ -138,7 +138,8 @@ def test_cli_diagnose_help():
         [sys.executable, "-m", "mlip_transfer.cli", "diagnose", "--help"],
         capture_output=True, text=True, check=True,
     )
-    for option in ("--data", "--xyz", "--model", "--functional", "--max-frames", "--json"):
+    for option in ("--data", "--xyz", "--model", "--functional", "--max-frames", "--json",
+                   "--per-element-out", "--bootstrap", "--mismatch-z", "--expected-refs"):
         assert option in result.stdout
 
 
@@ -151,3 +152,32 @@ def test_cli_diagnose_on_a_dataset_folder(tmp_path, r2scan_frames, capsys):
     assert json.loads(out.read_text())["n_frames"] == 7
     assert main(["diagnose", "--data", str(tmp_path / "data"), "--model", "nope"]) == 2
     assert "neither a file nor a chgnet model name" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_per_element_report_on_a_tiny_extxyz(tmp_path, capsys):
+    """Two Si frames and one NaCl frame: Na and Cl always together (collinear), all too few."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    xyz = repo / "tests" / "fixtures" / "target_small.extxyz"
+    refs = [str(repo / "resources" / "reference" / f"MatPES-{name}-Element-Refs.json.gz") for name in ("PBE", "r2SCAN")]
+    out = tmp_path / "elements"
+    argv = ["diagnose", "--xyz", str(xyz), "--per-element-out", str(out), "--bootstrap", "20",
+            "--json", str(tmp_path / "diagnosis.json"), "--expected-refs", *refs]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "## Per element" in printed and "| Na | 1 | 1 |" in printed
+
+    def refuse(token):
+        raise ValueError(f"non-standard JSON token {token}")
+
+    record = json.loads((out / "elements.json").read_text(), parse_constant=refuse)
+    rows = {row["element"]: row for row in record["elements"]}
+    assert rows["Na"]["collinear"] and rows["Na"]["partners"] == ["Cl"] and rows["Cl"]["partners"] == ["Na"]
+    assert {row["recommendation"] for row in rows.values()} == {"add structures with this element"}
+    assert rows["Si"]["expected_shift"] == pytest.approx(-3.351, abs=1e-3)  # MatPES r2SCAN − PBE
+    summary = json.loads((tmp_path / "diagnosis.json").read_text(), parse_constant=refuse)
+    assert summary["per_element"]["counts"] == record["counts"]
+    assert (out / "elements.csv").read_text().splitlines()[0].startswith("element,Z,n_frames,n_atoms")
+    assert (out / "elements.png").read_bytes()[:4] == b"\x89PNG"

@@ -124,6 +124,11 @@ def test_smoke_run_end_to_end_and_rerun_is_a_no_op(smoke_run):
     assert correlation["refit"]["scaled"]["rho"] > correlation["refit"]["raw"]["rho"]
     check_energy_scale_figures(out)
     assert "Recommendation" in (out / "energy_scale" / "diagnose.md").read_text()
+    # Issue 18's per-element report: one recommendation per element.
+    elements = json.loads((out / "energy_scale" / "diagnose_elements" / "elements.json").read_text())
+    advice = ("enough data", "add structures with this element", "check your DFT settings")
+    assert elements["elements"]
+    assert sum(elements["counts"][a] for a in advice) == len(elements["elements"])
     assert (out / "logs" / "parse_dataset.log").read_text().strip()
     check_transfer_outputs(out)
     smoke = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())

@@ -88,12 +88,17 @@ rule matpes_shift:
         "../scripts/matpes_shift.py"
 
 
+# Per element (issue 18): frames, shifts with bootstrap intervals, collinearity, settings-mismatch
+# flag against MatPES ground states, recommendation; the bootstrap adds about a second.
 rule diagnose_source_model:
     input:
         frames=f"{DATA}/frames.jsonl.gz",
+        pbe="resources/reference/MatPES-PBE-Element-Refs.json.gz",
+        r2scan="resources/reference/MatPES-r2SCAN-Element-Refs.json.gz",
     output:
         markdown=f"{ENERGY}/diagnose.md",
         json=f"{ENERGY}/diagnose.json",
+        elements=multiext(f"{ENERGY}/diagnose_elements/elements", ".md", ".json", ".csv", ".png"),
     log:
         f"{LOGS}/diagnose_source_model.log",
     conda:
@@ -105,9 +110,14 @@ rule diagnose_source_model:
         data_dir=lambda wildcards, input: Path(input.frames).parent,
         model=ENERGY_SCALE["diagnose"]["model"],
         max_frames=ENERGY_SCALE["diagnose"]["max_frames"] or 10**9,
+        bootstrap=ENERGY_SCALE["diagnose"]["bootstrap"],
+        seed=ENERGY_SCALE["seed"],
+        elements_dir=lambda wildcards, output: Path(output.elements[0]).parent,
     shell:
         "mlip-transfer -v diagnose --data {params.data_dir} --model {params.model}"
         " --functional r2scan --max-frames {params.max_frames} --json {output.json}"
+        " --per-element-out {params.elements_dir} --bootstrap {params.bootstrap} --seed {params.seed}"
+        " --expected-refs {input.pbe} {input.r2scan}"
         " > {output.markdown} 2> {log}"
 
 

@@ -46,11 +46,13 @@ __all__ = [
     "fit_atomref",
     "fit_atomref_to_frames",
     "fit_residual_shift",
+    "solve_identifiable",
 ]
 
 N_ELEMENTS = 94  # CHGNet's composition vector covers H..Pu
 # P[j, j] of the projector onto the null space of A above this: coefficient j is not identifiable.
 _NULL_TOL = 1e-9
+IDENTIFIABLE_TOL = _NULL_TOL
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -209,17 +211,9 @@ def fit_atomref(
     reasons = {el: "absent from the data" for el in columns if counts[el] == 0}
     present = [j for j, el in enumerate(columns) if counts[el] > 0]
     sub = matrix[:, present]
-    n, k = sub.shape
-    tol = (np.finfo(float).eps * max(n, k)) if rcond is None else float(rcond)
-    solution, _, rank, _ = np.linalg.lstsq(sub, y, rcond=tol)
+    solution, rank, null_proj = solve_identifiable(sub, y, rcond=rcond)
     energies: dict[str, float] = {}
-    if rank < k:
-        # Coefficient j is identifiable iff e_j is orthogonal to the null space of A.
-        _, s, vt = np.linalg.svd(sub, full_matrices=False)
-        basis = vt[: int(np.sum(s > tol * s[0]))]
-        null_proj = np.eye(k) - basis.T @ basis
-    else:
-        null_proj = np.zeros((k, k))
+    k = sub.shape[1]
     for local, j in enumerate(present):
         el = columns[j]
         if null_proj[local, local] > _NULL_TOL:
@@ -241,11 +235,39 @@ def fit_atomref(
         missing=tuple(el for el in columns if el in reasons),
         reasons=reasons,
         rank=int(rank),
-        n_samples=n,
+        n_samples=len(y),
         n_elements=len(columns),
         residual_mae=float(np.mean(np.abs(residual))),
         residual_rmse=float(np.sqrt(np.mean(residual**2))),
     )
+
+
+def solve_identifiable(
+    matrix: np.ndarray, y: np.ndarray, *, rcond: float | None = None
+) -> tuple[np.ndarray, int, np.ndarray]:
+    """Minimum-norm least squares and the projector onto the null space of ``matrix``.
+
+    Coefficient ``j`` is identifiable (every least-squares solution shares it) iff
+    ``null_proj[j, j]`` is ~0; :data:`IDENTIFIABLE_TOL` is the cut the fits use.
+
+    Args:
+        matrix: ``n x k`` design matrix (composition fractions), no all-zero column needed.
+        y: ``n`` targets.
+        rcond: Relative singular-value cutoff (default: machine precision x max(n, k)).
+
+    Returns:
+        ``(solution, rank, null_proj)``, ``null_proj`` being ``k x k`` (zeros at full rank).
+    """
+    n, k = matrix.shape
+    tol = (np.finfo(float).eps * max(n, k)) if rcond is None else float(rcond)
+    # One SVD gives both the minimum-norm solution (as np.linalg.lstsq) and the null space.
+    u, s, vt = np.linalg.svd(matrix, full_matrices=False)
+    rank = int(np.sum(s > tol * s[0])) if s.size else 0
+    solution = vt[:rank].T @ ((u[:, :rank].T @ y).T / s[:rank]).T
+    if rank >= k:
+        return solution, rank, np.zeros((k, k))
+    basis = vt[:rank]
+    return solution, rank, np.eye(k) - basis.T @ basis
 
 
 def _single_functional(frames: Sequence[Any], functional: str | None) -> list[Any]:

@@ -8,6 +8,11 @@ what an Eq.-2 refit AtomRef and a residual-fitted shift (Eq. 3 estimated directl
 
 All MAEs are in-sample: the AtomRefs are fitted to the same frames they are scored on, as one
 would fit them on the training split before fine-tuning.
+
+With ``per_element`` set, the report also carries an
+:class:`~mlip_transfer.energy_scale.element_report.ElementReport`: per element, bootstrap
+intervals of both shifts, collinearity and settings-mismatch flags, and a recommendation. The
+residual-fit shift is the same idea as MACE's ``--E0s estimated`` and DeePMD's ``dp change-bias``.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +34,11 @@ from mlip_transfer.energy_scale.atomref import AtomRefFit, fit_atomref, fit_resi
 from mlip_transfer.energy_scale.chgnet_atomref import ZERO_WEIGHT, model_atomref_vector
 from mlip_transfer.energy_scale.compositions import composition_matrix
 from mlip_transfer.energy_scale.correlation import pearson
+from mlip_transfer.energy_scale.element_report import (
+    ElementCriteria,
+    ElementReport,
+    element_report,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +74,7 @@ class DiagnoseReport:
         refit: The Eq.-2 fit on the target labels.
         residual_shift: The residual fit (shift to add to the source AtomRef).
         recommendation: Plain-words advice.
+        elements_report: The per-element report, when asked for (``per_element``).
     """
 
     model: str
@@ -85,6 +96,7 @@ class DiagnoseReport:
     refit: AtomRefFit = field(repr=False)
     residual_shift: AtomRefFit = field(repr=False)
     recommendation: str
+    elements_report: ElementReport | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dictionary (fits as element -> eV/atom)."""
@@ -100,6 +112,8 @@ class DiagnoseReport:
         record["refit_atomref"] = dict(self.refit.energies)
         record["refit_rank"] = self.refit.rank
         record["residual_shift"] = dict(self.residual_shift.energies)
+        if self.elements_report is not None:
+            record["per_element"] = self.elements_report.to_dict()
         return _json_safe(record)
 
     def to_markdown(self) -> str:
@@ -295,6 +309,9 @@ def diagnose(
     max_frames: int | None = None,
     top: int = 10,
     model_label: str | None = None,
+    per_element: ElementCriteria | None = None,
+    expected_shift: Mapping[str, float] | None = None,
+    expected_label: str | None = None,
 ) -> DiagnoseReport:
     """Compare the source model's energy scale with the target labels.
 
@@ -306,6 +323,10 @@ def diagnose(
         max_frames: Diagnose at most this many frames (evenly spaced over the input order).
         top: How many elements to list by |refit − source|.
         model_label: Name of the model in the report (default: its ``version`` attribute).
+        per_element: Also build the per-element report with these settings (None: skip it).
+        expected_shift: Element -> shift expected between the two functionals (e.g. MatPES
+            r2SCAN − PBE ground states), for the per-element settings-mismatch flag.
+        expected_label: Where ``expected_shift`` comes from, for the report.
 
     Raises:
         DataError: No frames, a frame without energy, or an ambiguous functional.
@@ -334,6 +355,13 @@ def diagnose(
     mae_source = float(np.mean(np.abs(pred - label)))
     offset = float(np.mean(label - pred))
     missing = {el: refit.reasons[el] for el in refit.missing}
+    elements_report = None
+    if per_element is not None:
+        elements_report = element_report(
+            matrix=matrix, elements=elements, atoms=matrix * np.array([len(c) for c in compositions])[:, None],
+            labels=label, predictions=pred, source=source, groups=[f.material_id for f in frames],
+            expected=expected_shift, expected_label=expected_label, criteria=per_element,
+        )  # fmt: skip
     return DiagnoseReport(
         model=model_label or f"CHGNet {getattr(model, 'version', None) or 'model'}",
         functional=functional if functional is not None else frames[0].functional,
@@ -357,5 +385,6 @@ def diagnose(
             mae_source=mae_source, offset=offset, mae_refit=mae_refit, mae_residual=mae_residual,
             missing=missing, n_covered=int(covered.sum()), n_frames=len(frames),
         ),
+        elements_report=elements_report,
     )
 
