@@ -35,7 +35,12 @@ from mlip_transfer.elements import training
 from mlip_transfer.elements.dimenet import DimeNetPP, DimeNetSettings, energy_and_forces
 from mlip_transfer.elements.graph import PeriodicGraph, collate
 from mlip_transfer.elements.md import DimeNetCalculator
-from mlip_transfer.elements.sampling import LangevinSettings, SamplingSettings, langevin_nvt, sample_frames
+from mlip_transfer.elements.sampling import (
+    LangevinSettings,
+    SamplingSettings,
+    langevin_nvt,
+    sample_frames,
+)
 
 
 @dataclass(frozen=True, kw_only=True)

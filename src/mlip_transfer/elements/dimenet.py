@@ -199,15 +199,15 @@ class DimeNetPP(nn.Module):
             def interact(block: EdgeInteractionPPBlock, x: torch.Tensor) -> torch.Tensor:
                 return InteractionPPBlock.forward(block, x, rbf, sbf, batch.idx_kj, batch.idx_ji)
         else:
-            layout = EdgeLayout.build(
-                unit=vectors / dist.unsqueeze(-1), src=batch.src, dst=batch.dst,
-                reverse=batch.reverse, n_atoms=n_atoms, num_spherical=self.settings.num_spherical,
-            )
             prefactors = self.sbf.prefactors.to(dist.dtype).view(-1, 1, 1)
-            radial = self.sbf.radial(dist).transpose(0, 1) * prefactors  # (l, E, n)
+            layout = EdgeLayout.build(
+                unit=vectors / dist.unsqueeze(-1),
+                radial=self.sbf.radial(dist).transpose(0, 1) * prefactors,  # (l, E, n)
+                src=batch.src, dst=batch.dst, reverse=batch.reverse, n_atoms=n_atoms,
+            )
 
             def interact(block: EdgeInteractionPPBlock, x: torch.Tensor) -> torch.Tensor:
-                return block(x, rbf, radial, layout)
+                return block(x, rbf, layout)
 
         x = self.emb(batch.numbers, rbf, i, j)
         energy = self.output_blocks[0](x, rbf, i, num_nodes=n_atoms)

@@ -89,42 +89,53 @@ def _per_atom_table(atoms: Tensor, n_atoms: int, fill: int) -> tuple[Tensor, Ten
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class EdgeLayout:
-    """Per-atom tables of a batch's edges and the angular factors the interactions share.
+    """Per-atom tables of a batch's edges and the basis factors all interactions share.
 
     Attributes:
-        arriving: Edges arriving at each atom (``dst``), padded with the index E, (N, Da).
-        leaving: Edges leaving each atom (``src``), padded with E, (N, Dl).
-        leaving_slot: Flat slot of each edge in ``leaving``, (E,).
+        arriving: Edges arriving at each atom (``dst``), padded with the index E, flat (N * Da,).
+        leaving_slot: Flat slot of each edge in the padded (N, Dl) table of leaving edges, (E,).
         reverse: Reverse edge of each edge, (E,).
+        radial_arriving: Radial basis of the arriving edges, (L, N * Da, num_radial), zero on
+            padding.
         y_arriving: Harmonics of the arriving edges, (L, N, M, Da), zero on padding.
         y_leaving: Harmonics of the leaving edges, (N, Dl, L * M), zero on padding.
+        radial_back: ``(-1)^l`` times the radial basis of each edge's reverse, (E, L * num_radial).
     """
 
     arriving: Tensor
-    leaving: Tensor
     leaving_slot: Tensor
     reverse: Tensor
+    radial_arriving: Tensor
     y_arriving: Tensor
     y_leaving: Tensor
+    radial_back: Tensor
 
     @classmethod
     def build(
-        cls, *, unit: Tensor, src: Tensor, dst: Tensor, reverse: Tensor, n_atoms: int,
-        num_spherical: int,
+        cls, *, unit: Tensor, radial: Tensor, src: Tensor, dst: Tensor, reverse: Tensor,
+        n_atoms: int,
     ) -> EdgeLayout:
-        """The layout of edges ``src -> dst`` with direction vectors ``unit`` (E, 3)."""
-        n_edges = src.numel()
+        """The layout of edges ``src -> dst``.
+
+        Args:
+            unit: Edge directions, (E, 3).
+            radial: Radial part of the spherical basis, angular prefactors folded in, (L, E, n).
+        """
+        n_l, n_edges, n_radial = radial.shape
         arriving, _ = _per_atom_table(dst, n_atoms, n_edges)
         leaving, leaving_slot = _per_atom_table(src, n_atoms, n_edges)
-        y = real_harmonics(unit, num_spherical)
+        y = real_harmonics(unit, n_l)
         y = torch.cat([y, y.new_zeros((1, *y.shape[1:]))])  # row E: the padding
+        radial_pad = torch.cat([radial, radial.new_zeros((n_l, 1, n_radial))], dim=1)
+        sign = radial.new_tensor([(-1.0) ** l for l in range(n_l)]).view(-1, 1, 1)
         return cls(
-            arriving=arriving,
-            leaving=leaving,
+            arriving=arriving.flatten(),
             leaving_slot=leaving_slot,
             reverse=reverse,
+            radial_arriving=radial_pad[:, arriving.flatten()],
             y_arriving=y[arriving].permute(2, 0, 3, 1),
             y_leaving=y[leaving].flatten(2),
+            radial_back=(sign * radial[:, reverse]).transpose(0, 1).flatten(1),
         )
 
 
@@ -135,31 +146,30 @@ class EdgeInteractionPPBlock(InteractionPPBlock):
     """
 
     def forward(  # type: ignore[override]
-        self, x: Tensor, rbf: Tensor, radial: Tensor, layout: EdgeLayout
+        self, x: Tensor, rbf: Tensor, layout: EdgeLayout
     ) -> Tensor:
         """One interaction.
 
         Args:
             x: Edge embeddings, (E, hidden).
             rbf: Bessel basis per edge, (E, num_radial).
-            radial: Radial part of the spherical basis per edge with the angular prefactor of each
-                order folded in, laid out (L, E, num_radial).
-            layout: The batch's :class:`EdgeLayout`.
+            layout: The batch's :class:`EdgeLayout` (with the radial part of the spherical basis).
         """
         x_ji = self.act(self.lin_ji(x))
         x_kj = self.act(self.lin_kj(x))
         x_kj = x_kj * self.lin_rbf2(self.lin_rbf1(rbf))
         x_kj = self.act(self.lin_down(x_kj))  # (E, C)
-        n_l, n_edges, n_radial = radial.shape
+        n_l, n_atoms, _, width = layout.y_arriving.shape
         # lin_sbf2(lin_sbf1(.)) restricted to each order l: weights (L, num_radial, C).
-        weight = (self.lin_sbf2.weight @ self.lin_sbf1.weight).view(-1, n_l, n_radial)
-        g = torch.bmm(radial, weight.permute(1, 2, 0)) * x_kj  # (L, E, C)
-        g_pad = torch.cat([g, g.new_zeros((n_l, 1, g.shape[-1]))], dim=1)
-        density = torch.matmul(layout.y_arriving, g_pad[:, layout.arriving])  # (L, N, M, C)
+        weight = (self.lin_sbf2.weight @ self.lin_sbf1.weight).view(x_kj.shape[1], n_l, -1)
+        weight = weight.permute(1, 2, 0)
+        x_pad = torch.cat([x_kj, x_kj.new_zeros((1, x_kj.shape[1]))])
+        # g[l, (j, d), c]: radial part and message of the d-th edge arriving at atom j.
+        g = torch.bmm(layout.radial_arriving, weight) * x_pad[layout.arriving]
+        density = torch.matmul(layout.y_arriving, g.view(n_l, n_atoms, width, -1))  # (L, N, M, C)
         density = density.permute(1, 0, 2, 3).flatten(1, 2)  # (N, L * M, C)
         per_slot = torch.bmm(layout.y_leaving, density).flatten(0, 1)  # (N * Dl, C)
-        sign = radial.new_tensor([(-1.0) ** l for l in range(n_l)]).view(-1, 1, 1)
-        back = (sign * g[:, layout.reverse]).sum(0)
+        back = x_kj[layout.reverse] * (layout.radial_back @ weight.flatten(0, 1))
         x_kj = per_slot[layout.leaving_slot] - back
         x_kj = self.act(self.lin_up(x_kj))
 
