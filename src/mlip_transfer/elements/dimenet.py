@@ -42,6 +42,7 @@ from torch_geometric.utils import scatter
 
 from mlip_transfer.core.errors import ConfigError
 from mlip_transfer.core.files import save_torch_atomic
+from mlip_transfer.elements.edge_basis import EdgeInteractionPPBlock, EdgeLayout
 from mlip_transfer.elements.graph import GraphBatch
 
 N_SPECIES = 95  # rows of torch_geometric's species embedding (atomic numbers 0-94)
@@ -113,13 +114,17 @@ class SphericalBasis(nn.Module):
         self.register_buffer("norms", torch.tensor(norms), persistent=False)
         self.register_buffer("prefactors", torch.tensor(prefactors), persistent=False)
 
-    def forward(self, dist: torch.Tensor, cos_angle: torch.Tensor, idx_kj: torch.Tensor) -> torch.Tensor:
+    def radial(self, dist: torch.Tensor) -> torch.Tensor:
+        """The radial part ``N_ln j_l(z_ln d / c) u(d / c)`` per edge, shape (E, l, n)."""
         x = (dist / self.cutoff).unsqueeze(-1)
         zeros, norms = self.zeros.to(dist.dtype), self.norms.to(dist.dtype)
         radial = torch.stack(
             [norms[l] * spherical_bessel(l, zeros[l] * x) for l in range(self.num_spherical)], dim=1
-        )  # (edges, l, n)
-        radial = self.envelope(x).unsqueeze(-1) * radial
+        )
+        return self.envelope(x).unsqueeze(-1) * radial
+
+    def forward(self, dist: torch.Tensor, cos_angle: torch.Tensor, idx_kj: torch.Tensor) -> torch.Tensor:
+        radial = self.radial(dist)
         angular = torch.stack(legendre(self.num_spherical, cos_angle), dim=1) * self.prefactors.to(
             dist.dtype
         )  # (triplets, l)
@@ -128,11 +133,19 @@ class SphericalBasis(nn.Module):
 
 
 class DimeNetPP(nn.Module):
-    """DimeNet++ energy model of periodic structures (energy in eV per structure)."""
+    """DimeNet++ energy model of periodic structures (energy in eV per structure).
 
-    def __init__(self, *, settings: DimeNetSettings | None = None) -> None:
+    Args:
+        settings: Architecture.
+        reference: Run torch_geometric's per-triplet interaction path instead of the edge path of
+            :mod:`mlip_transfer.elements.edge_basis` (same weights, same values to float
+            rounding, several times slower); kept for the tests and the speed benchmark.
+    """
+
+    def __init__(self, *, settings: DimeNetSettings | None = None, reference: bool = False) -> None:
         super().__init__()
         self.settings = settings or DimeNetSettings()
+        self.reference = reference
         s = self.settings
         act = activation_resolver("swish")
         self.rbf = BesselBasisLayer(s.num_radial, s.cutoff, s.envelope_exponent)
@@ -150,7 +163,7 @@ class DimeNetPP(nn.Module):
             for _ in range(s.num_blocks + 1)
         )
         self.interaction_blocks = nn.ModuleList(
-            InteractionPPBlock(
+            EdgeInteractionPPBlock(
                 s.hidden_channels,
                 s.int_emb_size,
                 s.basis_emb_size,
@@ -173,18 +186,33 @@ class DimeNetPP(nn.Module):
         """Per-atom energies (eV), shift included."""
         vectors = batch.edge_vectors()
         dist = vectors.norm(dim=-1)
-        # torch_geometric's angle: between pos_i - pos_j (edge ji) and pos_j - pos_k (edge kj).
-        cos_angle = (vectors[batch.idx_ji] * vectors[batch.idx_kj]).sum(-1) / (
-            dist[batch.idx_ji] * dist[batch.idx_kj]
-        )
         rbf = self.rbf(dist)
-        sbf = self.sbf(dist, cos_angle, batch.idx_kj)
         n_atoms = batch.numbers.numel()
         i, j = batch.dst, batch.src
+        if self.reference:
+            # torch_geometric's angle: between pos_i - pos_j (edge ji) and pos_j - pos_k (edge kj).
+            cos_angle = (vectors[batch.idx_ji] * vectors[batch.idx_kj]).sum(-1) / (
+                dist[batch.idx_ji] * dist[batch.idx_kj]
+            )
+            sbf = self.sbf(dist, cos_angle, batch.idx_kj)
+
+            def interact(block: EdgeInteractionPPBlock, x: torch.Tensor) -> torch.Tensor:
+                return InteractionPPBlock.forward(block, x, rbf, sbf, batch.idx_kj, batch.idx_ji)
+        else:
+            prefactors = self.sbf.prefactors.to(dist.dtype).view(-1, 1, 1)
+            layout = EdgeLayout.build(
+                unit=vectors / dist.unsqueeze(-1),
+                radial=self.sbf.radial(dist).transpose(0, 1) * prefactors,  # (l, E, n)
+                src=batch.src, dst=batch.dst, reverse=batch.reverse, n_atoms=n_atoms,
+            )
+
+            def interact(block: EdgeInteractionPPBlock, x: torch.Tensor) -> torch.Tensor:
+                return block(x, rbf, layout)
+
         x = self.emb(batch.numbers, rbf, i, j)
         energy = self.output_blocks[0](x, rbf, i, num_nodes=n_atoms)
         for interaction, output in zip(self.interaction_blocks, self.output_blocks[1:]):
-            x = interaction(x, rbf, sbf, batch.idx_kj, batch.idx_ji)
+            x = interact(interaction, x)
             energy = energy + output(x, rbf, i, num_nodes=n_atoms)
         return energy.squeeze(-1) + self.energy_shift[batch.numbers].to(energy.dtype)
 

@@ -44,6 +44,7 @@ class PeriodicGraph:
         shifts: Integer cell shifts of the target image, shape (E, 3).
         offsets: Cartesian offset added to ``pos[dst] - pos[src]``, shape (E, 3).
         idx_kj, idx_ji: Edge indices of each triplet, shape (T,).
+        reverse: Index of each edge's reverse (``dst -> src``, opposite shift), shape (E,).
     """
 
     numbers: np.ndarray
@@ -54,6 +55,7 @@ class PeriodicGraph:
     offsets: np.ndarray
     idx_kj: np.ndarray
     idx_ji: np.ndarray
+    reverse: np.ndarray
 
     @property
     def n_atoms(self) -> int:
@@ -122,6 +124,7 @@ def build_graph(
     shifts = shifts.astype(np.int64)
     offsets = shifts @ cell + translation[dst] - translation[src]
     idx_kj, idx_ji = _triplets(src, dst, shifts, len(numbers))
+    reverse = _reverse_edges(src, dst, shifts, len(numbers))
     return PeriodicGraph(
         numbers=numbers,
         positions=positions,
@@ -131,7 +134,28 @@ def build_graph(
         offsets=offsets,
         idx_kj=idx_kj,
         idx_ji=idx_ji,
+        reverse=reverse,
     )
+
+
+def _reverse_edges(src: np.ndarray, dst: np.ndarray, shifts: np.ndarray, n_atoms: int) -> np.ndarray:
+    """Index of the edge ``dst -> src`` through the opposite shift, for every edge."""
+    if not len(src):
+        return np.zeros(0, dtype=np.int64)
+    base = 2 * int(np.abs(shifts).max()) + 1
+
+    def key(a: np.ndarray, b: np.ndarray, s: np.ndarray) -> np.ndarray:
+        s = s + base // 2
+        return ((a * n_atoms + b) * base + s[:, 0]) * base**2 + s[:, 1] * base + s[:, 2]
+
+    keys = key(src, dst, shifts)
+    order = np.argsort(keys)
+    wanted = key(dst, src, -shifts)
+    found = np.searchsorted(keys, wanted, sorter=order).clip(max=len(keys) - 1)
+    reverse = order[found]
+    if not np.array_equal(keys[reverse], wanted):  # a full neighbour list has both directions
+        raise DataError("neighbour list is not symmetric", field="positions")
+    return reverse
 
 
 def _triplets(
@@ -165,6 +189,7 @@ class GraphBatch:
     offsets: torch.Tensor
     idx_kj: torch.Tensor
     idx_ji: torch.Tensor
+    reverse: torch.Tensor
     n_structures: int
 
     def edge_vectors(self) -> torch.Tensor:
@@ -172,7 +197,9 @@ class GraphBatch:
         return self.positions[self.dst] - self.positions[self.src] + self.offsets
 
     def to(self, device: torch.device | str) -> GraphBatch:
-        for name in ("numbers", "positions", "batch", "src", "dst", "offsets", "idx_kj", "idx_ji"):
+        for name in (
+            "numbers", "positions", "batch", "src", "dst", "offsets", "idx_kj", "idx_ji", "reverse"
+        ):
             setattr(self, name, getattr(self, name).to(device))
         return self
 
@@ -194,5 +221,6 @@ def collate(graphs: Sequence[PeriodicGraph], *, dtype: torch.dtype = torch.float
         offsets=cat([g.offsets for g in graphs], dtype),
         idx_kj=cat([g.idx_kj + edge_offset[k] for k, g in enumerate(graphs)], torch.long),
         idx_ji=cat([g.idx_ji + edge_offset[k] for k, g in enumerate(graphs)], torch.long),
+        reverse=cat([g.reverse + edge_offset[k] for k, g in enumerate(graphs)], torch.long),
         n_structures=len(graphs),
     )

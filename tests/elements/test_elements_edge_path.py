@@ -1,0 +1,119 @@
+"""The edge path of DimeNet++ (issue 15) against torch_geometric's per-triplet path."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from mlip_transfer.elements.dimenet import DimeNetPP, DimeNetSettings, energy_and_forces, legendre
+from mlip_transfer.elements.edge_basis import real_harmonics
+from mlip_transfer.elements.graph import build_graph, collate
+from mlip_transfer.elements.stillinger_weber import diamond_cell
+from mlip_transfer.elements.training import _take_step
+
+SMALL = DimeNetSettings(num_blocks=2, cutoff=4.0)
+torch.set_num_threads(1)
+
+
+def _benchmark():
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "ge_training_speed.py"
+    spec = importlib.util.spec_from_file_location("ge_training_speed", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _graphs(n=2):
+    graphs = []
+    for seed in range(n):
+        atoms = diamond_cell("Ge", repeats=1)
+        atoms.rattle(0.2, seed=seed)
+        graphs.append(build_graph(numbers=atoms.numbers, positions=atoms.positions,
+                                  cell=atoms.cell.array, cutoff=SMALL.cutoff))
+    return graphs
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return _benchmark()
+
+
+def test_harmonics_satisfy_the_addition_theorem():
+    generator = torch.Generator().manual_seed(0)
+    u, v = (torch.nn.functional.normalize(torch.randn(40, 3, generator=generator, dtype=torch.float64), dim=-1)
+            for _ in range(2))
+    lhs = (real_harmonics(u, 7) * real_harmonics(v, 7)).sum(-1)
+    rhs = torch.stack(legendre(7, (u * v).sum(-1)), dim=1)
+    torch.testing.assert_close(lhs, rhs, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_energies_forces_loss_and_gradients_agree_with_the_triplet_path(bench, dtype):
+    reference, edge = (model.to(dtype) for model in bench.paired_models(SMALL, seed=3))
+    graphs = _graphs()
+    tol = {"rtol": 1e-9, "atol": 1e-9} if dtype == torch.float64 else {"rtol": 1e-4, "atol": 1e-5}
+    results = []
+    for model in (reference, edge):
+        energy, forces = energy_and_forces(model, collate(graphs, dtype=dtype), create_graph=True)
+        loss = forces.pow(2).mean()
+        grads = torch.autograd.grad(loss, list(model.parameters()), allow_unused=True)
+        results.append((energy, forces, loss, grads))
+    (e0, f0, l0, g0), (e1, f1, l1, g1) = results
+    assert f0.abs().max() > 1e-2  # a non-trivial comparison
+    torch.testing.assert_close(e1, e0, **tol)
+    torch.testing.assert_close(f1, f0, **tol)
+    torch.testing.assert_close(l1, l0, **tol)
+    names = [name for name, _ in edge.named_parameters()]
+    for name, a, b in zip(names, g0, g1):
+        assert (a is None) == (b is None), name
+        if a is not None:
+            torch.testing.assert_close(b, a, rtol=tol["rtol"] * 100, atol=tol["atol"] * 10, msg=name)
+
+
+def test_one_trainer_step_gives_the_same_loss_and_weights(bench):
+    reference, edge = bench.paired_models(SMALL, seed=1)
+    graphs = _graphs()
+    target = torch.randn(sum(g.n_atoms for g in graphs), 3, generator=torch.Generator().manual_seed(0))
+    rows = []
+    for model in (reference, edge):
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        rows.append(_take_step(model, optimizer, collate(graphs), target, lr=1e-3, label="t", step=0))
+    assert rows[1]["loss"] == pytest.approx(rows[0]["loss"], rel=1e-5)
+    for (name, a), b in zip(reference.state_dict().items(), edge.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_a_state_dict_of_the_stock_blocks_loads_into_the_edge_model():
+    from torch_geometric.nn.models.dimenet import InteractionPPBlock
+
+    torch.manual_seed(0)
+    old = DimeNetPP(settings=SMALL)
+    for k, block in enumerate(old.interaction_blocks):  # the module as it was before issue 15
+        s = SMALL
+        stock = InteractionPPBlock(s.hidden_channels, s.int_emb_size, s.basis_emb_size, s.num_spherical,
+                                   s.num_radial, s.num_before_skip, s.num_after_skip, block.act)
+        stock.load_state_dict(block.state_dict())
+        old.interaction_blocks[k] = stock
+    new = DimeNetPP(settings=SMALL)
+    new.load_state_dict(old.state_dict())  # strict: same names and shapes
+    for name, value in old.state_dict().items():
+        assert torch.equal(new.state_dict()[name], value), name
+
+
+def test_benchmark_agreement_check_fails_when_the_paths_disagree(bench):
+    graphs = _graphs(1)
+    reference, edge = bench.paired_models(SMALL, seed=2)
+    assert bench.compare_predictions(reference, edge, graphs, rtol=1e-4, atol=1e-5) == []
+    with torch.no_grad():
+        edge.interaction_blocks[0].lin_sbf1.weight[0, 0] += 0.05
+    problems = bench.compare_predictions(reference, edge, graphs, rtol=1e-4, atol=1e-5)
+    assert any("forces differ" in p for p in problems)
+    same = bench.Timing(losses=[1.0, 0.5], wall_s=1, cpu_s=1, steps=2)
+    other = bench.Timing(losses=[1.0, 0.50001], wall_s=1, cpu_s=1, steps=2)
+    assert bench.compare_losses(same, same, rtol=1e-6) == []
+    assert bench.compare_losses(same, other, rtol=1e-6) == ["step 2: loss 0.5 (reference) vs 0.50001 (edge)"]
