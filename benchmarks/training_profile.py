@@ -2,9 +2,8 @@
 
     python benchmarks/training_profile.py [--n-frames 64] [--batch-size 16] [--threads 2]
 
-Times the phases of each step (``to_device``; ``BatchedGraph.from_graphs``, only with
-``--per-graph``; forward = collation + ``CHGNet._compute`` + the fused gradient; backward +
-Adam), then prints
+Times the phases of each step (``to_device``; ``BatchedGraph.from_graphs``; forward =
+``CHGNet._compute`` + the fused gradient; backward + Adam), then prints
 the torch profiler's table of the most expensive operators over a few steps.
 """
 
@@ -44,8 +43,6 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-table", action="store_true", help="timings only, no profiler table")
-    parser.add_argument("--per-graph", action="store_true",
-                        help="chgnet's BatchedGraph.from_graphs instead of the batch-wide collation")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from chgnet.model import CHGNet
@@ -71,7 +68,7 @@ def main() -> None:
         t0 = time.perf_counter()
         graphs, targets = to_device(graphs, targets, torch.device("cpu"), forces=True)
         t1 = time.perf_counter()
-        pred = predict_efsm(model, graphs, batched=not args.per_graph)
+        pred = predict_efsm(model, graphs)
         t2 = time.perf_counter()
         loss = loss_fn(targets, pred)["loss"]
         optim.zero_grad(set_to_none=True)

@@ -12,9 +12,7 @@ its own subprocess so its peak resident memory (``ru_maxrss``) is its own:
 * ``stock``: chgnet's Trainer;
 * ``ours``: the project's path with a cold on-disk graph cache (converts, writes the cache);
 * ``ours-warm``: the project's path again, graphs read from that cache (what a second method
-  rule does);
-* ``ours-per-graph``: ``ours-warm`` with chgnet's graph-by-graph ``BatchedGraph.from_graphs``
-  instead of the batch-wide collation (what that collation buys).
+  rule does).
 
 ``--batch-sizes 16 64`` repeats the whole comparison per batch size. ``--run-dir`` (default
 ``results``) also prints the training structures/s that each method's job of a finished run
@@ -45,8 +43,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = REPO / "resources" / "default_dataset"
-VARIANTS = ("stock", "ours", "ours-warm", "ours-per-graph")
-CACHE_READERS = ("ours-warm", "ours-per-graph")  # read the on-disk graph cache "ours" writes
+VARIANTS = ("stock", "ours", "ours-warm")
+CACHE_READERS = ("ours-warm",)  # reads the on-disk graph cache "ours" writes
 
 
 def select_frames(dataset: Path, n_train: int, n_val: int, seed: int):
@@ -141,8 +139,7 @@ def worker(args: argparse.Namespace) -> dict:
             method=method,
             out_dir=out,
             settings=TrainSettings(
-                epochs=args.epochs, batch_size=args.batch_size, device="cpu", seed=args.seed,
-                batched_collation=args.worker != "ours-per-graph",
+                epochs=args.epochs, batch_size=args.batch_size, device="cpu", seed=args.seed
             ),
             gradients=GradientRecorder(),
             progress=False,
@@ -259,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown variants {sorted(unknown)}")
     if any(v in variants for v in CACHE_READERS) and "ours" not in variants:
-        parser.error("ours-warm and ours-per-graph read the graph cache that ours writes")
+        parser.error("ours-warm reads the graph cache that ours writes; run both")
     summary: dict = {"batch_sizes": {}}
     for batch_size in args.batch_sizes:
         summary["batch_sizes"][str(batch_size)] = compare(args, variants, batch_size)
@@ -349,7 +346,7 @@ def compare(args: argparse.Namespace, variants: list[str], batch_size: int) -> d
             )
     summary = {"results": results}
     if "stock" in results:
-        for name in ("ours", "ours-warm", "ours-per-graph"):
+        for name in ("ours", "ours-warm"):
             if name in results:
                 ratio = results[name]["structures_per_s"] / results["stock"]["structures_per_s"]
                 summary[f"ratio_{name}_over_stock"] = ratio

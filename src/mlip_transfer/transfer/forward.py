@@ -16,7 +16,6 @@ from typing import Any
 
 import torch
 
-from mlip_transfer.transfer.batching import batch_graphs
 from mlip_transfer.transfer.graphs import to_device
 
 logger = logging.getLogger("mlip_transfer.transfer.forward")
@@ -38,12 +37,7 @@ def can_fuse(model: Any) -> bool:
 
 
 def predict_efsm(
-    model: Any,
-    graphs: Sequence[Any],
-    *,
-    fused: bool = True,
-    create_graph: bool = True,
-    batched: bool = True,
+    model: Any, graphs: Sequence[Any], *, fused: bool = True, create_graph: bool = True
 ) -> dict[str, Any]:
     """``model(graphs, task="efsm")``, with forces and stress from ONE gradient pass.
 
@@ -58,42 +52,32 @@ def predict_efsm(
     Args:
         create_graph: Keep the graph of the gradients (needed to train on forces/stress);
             False for evaluation, where it only costs memory and time.
-        batched: Assemble the batch with :func:`~mlip_transfer.transfer.batching.batch_graphs`
-            (batch-wide tensors); False: chgnet's ``BatchedGraph.from_graphs`` (graph by graph,
-            the reference the agreement test compares with).
     """
     if not fused or not can_fuse(model):
         return model(graphs, task=TASK)
-    comp_energy = 0 if model.composition_model is None else model.composition_model(graphs)
-    if batched:
-        batch, positions, strains = batch_graphs(graphs, model)
-        inputs = [positions, strains]
-    else:
-        from chgnet.model.model import BatchedGraph
+    from chgnet.model.model import BatchedGraph
 
-        batch = BatchedGraph.from_graphs(
-            graphs,
-            bond_basis_expansion=model.bond_basis_expansion,
-            angle_basis_expansion=model.angle_basis_expansion,
-            compute_stress=True,
-        )
-        inputs = [*batch.atom_positions, *batch.strains]
+    comp_energy = 0 if model.composition_model is None else model.composition_model(graphs)
+    batched = BatchedGraph.from_graphs(
+        graphs,
+        bond_basis_expansion=model.bond_basis_expansion,
+        angle_basis_expansion=model.angle_basis_expansion,
+        compute_stress=True,
+    )
     prediction = model._compute(
-        batch, compute_force=False, compute_stress=False, compute_magmom=True
+        batched, compute_force=False, compute_stress=False, compute_magmom=True
     )
     total = (prediction["e"] * prediction["atoms_per_graph"]).sum()  # intensive -> total energy
+    n_graphs = len(batched.atom_positions)
     grads = torch.autograd.grad(
-        total, inputs, create_graph=create_graph, retain_graph=create_graph
+        total,
+        [*batched.atom_positions, *batched.strains],
+        create_graph=create_graph,
+        retain_graph=create_graph,
     )
-    if batched:
-        force_grads = grads[0].split([len(p) for p in batch.atom_positions])
-        strain_grads = grads[1].unbind(0)
-    else:
-        n_graphs = len(batch.atom_positions)
-        force_grads, strain_grads = grads[:n_graphs], grads[n_graphs:]
-    prediction["f"] = [-1 * grad for grad in force_grads]
-    scale = 1 / batch.volumes * EV_PER_A3_TO_GPA
-    prediction["s"] = [grad * factor for grad, factor in zip(strain_grads, scale, strict=True)]
+    prediction["f"] = [-1 * grad for grad in grads[:n_graphs]]
+    scale = 1 / batched.volumes * EV_PER_A3_TO_GPA
+    prediction["s"] = [grad * factor for grad, factor in zip(grads[n_graphs:], scale, strict=True)]
     prediction["e"] = prediction["e"] + comp_energy
     return prediction
 

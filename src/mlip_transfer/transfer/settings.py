@@ -41,10 +41,6 @@ class TrainSettings:
         fused_force_stress: Forces and stress from one gradient pass
             (:func:`mlip_transfer.transfer.forward.predict_efsm`), checked against
             ``CHGNet.forward`` on the first batch (falls back if they differ).
-        batched_collation: Assemble each batch with batch-wide tensors
-            (:func:`mlip_transfer.transfer.batching.batch_graphs`) instead of chgnet's
-            graph-by-graph ``BatchedGraph.from_graphs``; the same numbers to float32 rounding,
-            so it is not part of the checkpoint fingerprint.
 
     Raises:
         ConfigError: A setting out of range.
@@ -62,7 +58,6 @@ class TrainSettings:
     keep_checkpoints: int | None = None
     max_steps: int | None = None
     fused_force_stress: bool = True
-    batched_collation: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "loss_ratios", tuple(self.loss_ratios))
