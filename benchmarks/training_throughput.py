@@ -14,6 +14,11 @@ its own subprocess so its peak resident memory (``ru_maxrss``) is its own:
 * ``ours-warm``: the project's path again, graphs read from that cache (what a second method
   rule does).
 
+``--batch-sizes 16 64`` repeats the whole comparison per batch size. ``--run-dir`` (default
+``results``) also prints the training structures/s that each method's job of a finished run
+recorded (``training/<method>/train_summary.json``: ``train_structures_per_s``, one torch
+thread, epochs only).
+
 With ``--repeats N`` the variants run N times in alternating order and the median is shown
 (the machine may be shared). Throughput = training structures x epochs / wall time of the
 whole training call (graph conversion, validation and checkpoint writing included; model
@@ -21,7 +26,7 @@ loading excluded).
 
 Example::
 
-    python benchmarks/training_throughput.py --n-frames 200 --epochs 2 --batch-size 16
+    python benchmarks/training_throughput.py --n-frames 200 --epochs 2 --batch-sizes 16 64
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = REPO / "resources" / "default_dataset"
 VARIANTS = ("stock", "ours", "ours-warm")
+CACHE_READERS = ("ours-warm",)  # reads the on-disk graph cache "ours" writes
 
 
 def select_frames(dataset: Path, n_train: int, n_val: int, seed: int):
@@ -168,11 +174,25 @@ def worker(args: argparse.Namespace) -> dict:
 
 
 def _reverse_keeping_cache_order(variants: list[str]) -> list[str]:
+    """The variants reversed, but "ours" (which writes the graph cache) before its readers."""
     order = list(reversed(variants))
-    if "ours" in order and "ours-warm" in order and order.index("ours-warm") < order.index("ours"):
-        i, j = order.index("ours-warm"), order.index("ours")
-        order[i], order[j] = order[j], order[i]
+    if "ours" in order:
+        order.remove("ours")
+        first_reader = min((order.index(v) for v in CACHE_READERS if v in order), default=None)
+        order.insert(len(order) if first_reader is None else first_reader, "ours")
     return order
+
+
+def run_summaries(run_dir: Path) -> dict[str, dict]:
+    """Training structures/s each method's job of a finished run recorded."""
+    out = {}
+    for path in sorted(Path(run_dir).glob("training/*/train_summary.json")):
+        content = json.loads(path.read_text())
+        out[path.parent.name] = {
+            key: content.get(key)
+            for key in ("train_structures_per_s", "torch_threads", "n_train", "device")
+        }
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,7 +213,14 @@ def main(argv: list[str] | None = None) -> int:
         "--n-val", type=int, default=32, help="validation frames (default: %(default)s)"
     )
     parser.add_argument("--epochs", type=int, default=2, help="(default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=16, help="(default: %(default)s)")
+    parser.add_argument(
+        "--batch-sizes", "--batch-size", type=int, nargs="+", default=[16, 64],
+        help="one comparison per batch size (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--run-dir", default=str(REPO / "results"),
+        help="finished run whose training jobs' structures/s to print (default: %(default)s)",
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -214,10 +241,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-batch", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker:
+        args.batch_size = args.worker_batch
         result = worker(args)
         print("RESULT " + json.dumps(result))
         return 0
@@ -226,8 +255,27 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(variants) - set(VARIANTS)
     if unknown:
         parser.error(f"unknown variants {sorted(unknown)}")
-    if "ours-warm" in variants and "ours" not in variants:
+    if any(v in variants for v in CACHE_READERS) and "ours" not in variants:
         parser.error("ours-warm reads the graph cache that ours writes; run both")
+    summary: dict = {"batch_sizes": {}}
+    for batch_size in args.batch_sizes:
+        summary["batch_sizes"][str(batch_size)] = compare(args, variants, batch_size)
+    summary["default_run"] = run_summaries(Path(args.run_dir))
+    if summary["default_run"]:
+        print(f"\ntraining jobs of the run in {args.run_dir} (train_summary.json):")
+        for method, row in summary["default_run"].items():
+            print(f"  {method:<26} {row['train_structures_per_s']:.1f} structures/s "
+                  f"({row['torch_threads']} thread(s), {row['n_train']} frames, {row['device']})")
+    else:
+        print(f"\nno finished run in {args.run_dir} (make run writes "
+              "results/training/<method>/train_summary.json: train_structures_per_s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
+    return 0
+
+
+def compare(args: argparse.Namespace, variants: list[str], batch_size: int) -> dict:
+    """Every variant at one batch size, ``args.repeats`` times alternating; printed, returned."""
     runs: dict[str, list[dict]] = {v: [] for v in variants}
     for repeat in range(args.repeats):
         # Alternate the order so slow drift of the machine's load hits every variant alike;
@@ -250,8 +298,8 @@ def main(argv: list[str] | None = None) -> int:
                     str(args.n_val),
                     "--epochs",
                     str(args.epochs),
-                    "--batch-size",
-                    str(args.batch_size),
+                    "--worker-batch",
+                    str(batch_size),
                     "--threads",
                     str(args.threads),
                     "--seed",
@@ -280,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"\n{args.n_frames} training + {args.n_val} validation r2SCAN frames, {args.epochs} epochs, "
-        f"batch {args.batch_size}, {args.threads} threads"
+        f"batch {batch_size}, {args.threads} threads"
     )
     print(
         f"{'variant':<10} {'wall s':>8} {'structures/s':>13} {'peak RSS MB':>12} {'RSS before MB':>14} "
@@ -302,7 +350,9 @@ def main(argv: list[str] | None = None) -> int:
             if name in results:
                 ratio = results[name]["structures_per_s"] / results["stock"]["structures_per_s"]
                 summary[f"ratio_{name}_over_stock"] = ratio
-                print(f"throughput ratio {name} / stock: {ratio:.3f}")
+                print(f"throughput ratio {name} / stock: {ratio:.3f}; peak RSS "
+                      f"{results[name]['max_peak_rss_mb']:.0f} MB vs stock "
+                      f"{results['stock']['max_peak_rss_mb']:.0f} MB")
     if "ours" in results:
         print(
             f"ours: {results['ours']['s_per_epoch_per_100_frames']:.2f} s per training epoch per 100 frames; "
@@ -314,9 +364,7 @@ def main(argv: list[str] | None = None) -> int:
             f"ours-warm: graphs converted {results['ours-warm']['graphs_converted']}, "
             f"loaded from disk {results['ours-warm']['graphs_loaded_from_disk']}"
         )
-    if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
-    return 0
+    return summary
 
 
 if __name__ == "__main__":
