@@ -238,7 +238,7 @@ def test_transfer_losing_to_ten_times_the_scratch_data_is_not_reproduced():
 # ---------------------------------------------------------------- Si -> Ge
 
 
-SETTINGS = {"finetune": {"steps": 80}, "stability": {"train_size": 10, "duration_ps": 100,
+SETTINGS = {"finetune": {"max_steps": 80}, "stability": {"train_size": 10, "duration_ps": 100,
                                                      "temperature": 1200}}
 
 

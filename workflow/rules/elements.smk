@@ -103,6 +103,7 @@ rule train_ge:
     output:
         model=f"{EL_MODELS}/Ge/{{method}}/n{{size}}_s{{seed}}/model.pt",
         history=f"{EL_MODELS}/Ge/{{method}}/n{{size}}_s{{seed}}/history.csv",
+        curve=f"{EL_MODELS}/Ge/{{method}}/n{{size}}_s{{seed}}/curve.csv",
         metrics=f"{EL_MODELS}/Ge/{{method}}/n{{size}}_s{{seed}}/metrics.csv",
         summary=f"{EL_MODELS}/Ge/{{method}}/n{{size}}_s{{seed}}/summary.json",
     log:

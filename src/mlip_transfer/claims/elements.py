@@ -101,7 +101,7 @@ def untrained(inputs: ElementInputs) -> str | None:
     data, set the errors, and no Ge comparison is a method's result.
     """
     sizes = _scratch_sizes(inputs)
-    steps = inputs.settings["finetune"]["steps"]
+    steps = inputs.settings["finetune"]["max_steps"]
     if len(sizes) < 2:
         return (f"one Ge training size ({', '.join(map(str, sizes)) or 'none'}): nothing shows "
                 f"that {steps} updates trained the models on their data")

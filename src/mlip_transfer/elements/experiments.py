@@ -146,6 +146,16 @@ def stability_table(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _finetune_statement(finetune: Mapping[str, Any], validation_size: int) -> str:
+    if not finetune["patience"]:
+        return f"{finetune['max_steps']} Adam updates of {finetune['batch_size']} frames per Ge training"
+    return (
+        f"Ge trainings of batch {finetune['batch_size']} until {finetune['patience']} updates bring "
+        f"no better force MAE on {validation_size} held-out pool frames (validated every "
+        f"{finetune['validate_every']}, at most {finetune['max_steps']} updates; best kept)"
+    )
+
+
 def scale_statement(elements: Mapping[str, Any]) -> str:
     """One paragraph saying how this configuration differs from the study's scale."""
     stab = elements["stability"]
@@ -159,8 +169,8 @@ def scale_statement(elements: Mapping[str, Any]) -> str:
     seeds = len(elements["data_efficiency"]["seeds"])
     parts.append(f"{seeds} seed{'s' if seeds != 1 else ''} per training size")
     parts.append(
-        f"{elements['finetune']['steps']} Adam updates of {elements['finetune']['batch_size']} "
-        f"frames per Ge training, {elements['pretrain']['steps']} for the Si pre-training on "
+        _finetune_statement(elements["finetune"], elements["validation_size"])
+        + f", {elements['pretrain']['max_steps']} for the Si pre-training on "
         f"{elements['pretrain_pool_size']} frames"
     )
     parts.append(

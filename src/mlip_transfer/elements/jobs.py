@@ -102,7 +102,7 @@ def assemble_dataset(
 def _train(
     *, method: str, frames: Sequence[Any], out_dir: Path, label: str,
     model_settings: Mapping[str, Any], training: Mapping[str, Any], seed: int, device: str,
-    threads: int | None, source_model: str | Path | None = None,
+    threads: int | None, source_model: str | Path | None = None, val_frames: Sequence[Any] = (),
 ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """Start a model (``method``) and train it by force matching: (model, start info, summary)."""
     from mlip_transfer.elements.dimenet import DimeNetSettings
@@ -114,7 +114,7 @@ def _train(
     )
     summary = train_force_matching(
         model=model, frames=frames, out_dir=out_dir, label=label,
-        settings=TrainSettings(**training, seed=seed, device=device),
+        settings=TrainSettings(**training, seed=seed, device=device), val_frames=val_frames,
     )
     return model, info, summary
 
@@ -166,27 +166,34 @@ def train_target(
     *, data: str | Path, out_dir: str | Path, method: str, size: int, seed: int,
     model_settings: Mapping[str, Any], training: Mapping[str, Any], device: str,
     test_temperatures: Sequence[float], source_model: str | Path | None = None,
-    threads: int | None = None,
+    threads: int | None = None, validation_size: int = 0,
 ) -> dict[str, Any]:
     """Train one Ge model (scratch or transfer) on a seeded subset of the pool and test it.
 
+    ``validation_size`` frames of the pool (the same for every model, never training frames;
+    :func:`~mlip_transfer.elements.convergence.validation_split`) decide when it stops.
     ``threads``: torch's CPU threads (default: torch's own choice).
     """
+    from mlip_transfer.elements.convergence import validation_split
     from mlip_transfer.elements.dimenet import save_model
 
     out_dir = Path(out_dir)
     pool = load_frames(data, sets=["pool"])
-    if size > len(pool):
-        raise DataError(f"asked for {size} training frames, the pool has {len(pool)}", file=str(data))
-    order = np.random.default_rng([seed, 7919]).permutation(len(pool))
-    chosen = [pool[k] for k in sorted(order[:size])]
+    try:
+        train_ids, val_ids = validation_split(
+            len(pool), size=size, validation_size=validation_size, seed=seed
+        )
+    except DataError as error:
+        raise DataError(str(error), file=str(data)) from None
+    chosen, held = [pool[k] for k in train_ids], [pool[k] for k in val_ids]
     model, info, summary = _train(
         method=method, frames=chosen, out_dir=out_dir, label=f"{method} n={size} seed={seed}",
         model_settings=model_settings, training=training, seed=seed, device=device,
-        threads=threads, source_model=source_model,
+        threads=threads, source_model=source_model, val_frames=held,
     )
     save_model(model, out_dir / "model.pt", **info, element="Ge", size=size,
-               train_frame_ids=[f.frame_id for f in chosen])
+               train_frame_ids=[f.frame_id for f in chosen],
+               validation_frame_ids=[f.frame_id for f in held])
     test = group_by_temperature(load_frames(data, sets=["test"], temperatures=test_temperatures))
     missing = sorted(set(map(float, test_temperatures)) - set(test))
     if missing:
