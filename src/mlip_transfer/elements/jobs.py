@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -222,6 +224,7 @@ def _run_many(
 
     records, frames = [], []
     for run in run_ids:
+        started = time.perf_counter()
         result = run_nvt(
             atoms=starts[run % len(starts)], calculator=calculator_factory(), settings=md,
             seed=seed * 100_003 + run, label=f"{label} run {run}", progress=True,
@@ -233,7 +236,8 @@ def _run_many(
         )
         if result["stable"]:
             frames.append(result["frames"])
-        records.append({k: v for k, v in result.items() if k != "frames"} | {"run": run})
+        records.append({k: v for k, v in result.items() if k != "frames"}
+                       | {"run": run, "wall_s": time.perf_counter() - started})
     return records, frames
 
 
@@ -351,6 +355,19 @@ def tables(
     return efficiency
 
 
+def _sizing(md: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The runs the stability test would need (:func:`.stability_sizing.stability_sizing`)."""
+    from mlip_transfer.elements.stability_sizing import measured_core_s_per_step, stability_sizing
+
+    sizing = stability_sizing(
+        failure_rate=md["detect_failure_rate"], confidence=md["confidence"],
+        runs=min(Counter(r["method"] for r in records).values()), duration_ps=md["duration_ps"],
+        timestep_fs=md["timestep_fs"], core_s_per_step=measured_core_s_per_step(records),
+    )
+    logger.info("%s", sizing["text"])
+    return sizing
+
+
 def stability_structure(
     *, runs: Sequence[str | Path], frames: Sequence[str | Path], reference_runs: str | Path,
     reference_frames: str | Path, settings: Mapping[str, Any], out_stability: str | Path,
@@ -385,6 +402,7 @@ def stability_structure(
     )
     write_csv_atomic(out_curves, curves, index=False)
     summary = {
+        "sizing": _sizing(settings["stability"], records),
         "data_source": "stillinger-weber",
         "scale": X.scale_statement(settings),
         "train_temperature": settings["train_temperature"],
