@@ -70,6 +70,11 @@ def summarise(metrics: pd.DataFrame, by: list[str]) -> pd.DataFrame:
         key = key if isinstance(key, tuple) else (key,)
         row = dict(zip(by, key))
         row["n_seeds"] = group["seed"].nunique()
+        if "stopped_early" in group.columns:  # trainings that hit max_steps still improving
+            trained = group.drop_duplicates("seed")
+            row["not_converged"] = int((~trained["stopped_early"].astype(bool)).sum())
+            row["steps_mean"] = float(trained["steps"].mean())
+            row["best_step_mean"] = float(trained["best_step"].mean())
         for column in ("force_mae_mev_per_a", "energy_mae_mev_per_atom"):
             row.update(_spread(group, column).to_dict())
         rows.append(row)

@@ -200,7 +200,8 @@ def train_target(
     missing = sorted(set(map(float, test_temperatures)) - set(test))
     if missing:
         raise DataError(f"no test frames at {missing} K", file=str(data), field="extra.temperature")
-    label = {"method": method, "size": size, "seed": seed}
+    label = {"method": method, "size": size, "seed": seed, "steps": summary["steps"],
+             "best_step": summary["best_step"], "stopped_early": summary["stopped_early"]}
     _test(model, test, label=label, out_dir=out_dir, summary=summary, start=info)
     logger.info("trained in %.1f s; test errors: %s", summary["wall_s"], summary["test"])
     return summary
