@@ -51,6 +51,21 @@ def read_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True)
 
 
+def learning_curves(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """The ``curve.csv`` of each Ge training, labelled by its folder ``<method>/n<size>_s<seed>``."""
+    tables = []
+    for path in paths:
+        folder = Path(path).parent
+        size, seed = folder.name[1:].split("_s")
+        table = pd.read_csv(path)
+        table.insert(0, "seed", int(seed))
+        table.insert(0, "size", int(size))
+        table.insert(0, "method", folder.parent.name)
+        tables.append(table)
+    columns = ["method", "size", "seed", "step", "train_loss", "val_force_mae_mev_per_a"]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
+
+
 def _spread(group: pd.DataFrame, column: str) -> pd.Series:
     values = group[column].to_numpy(dtype=float)
     return pd.Series(

@@ -306,7 +306,8 @@ def reference_md(
 def tables(
     *, metrics: Sequence[str | Path], pretrained: str | Path, data_dir: str | Path,
     settings: Mapping[str, Any], out_metrics: str | Path, out_efficiency: str | Path,
-    out_temperature: str | Path, out_markdown: str | Path,
+    out_temperature: str | Path, out_markdown: str | Path, curves: Sequence[str | Path] = (),
+    out_curves: str | Path | None = None,
 ) -> pd.DataFrame:
     """Collect the Ge models' test errors: the data-efficiency and temperature tables.
 
@@ -318,12 +319,16 @@ def tables(
         out_metrics, out_efficiency, out_temperature: Output CSVs: all metrics, test errors
             against training-set size, and against test temperature.
         out_markdown: Output page of the data-efficiency table with its context.
+        curves, out_curves: Each training's ``curve.csv`` (in ``<method>/n<size>_s<seed>/``)
+            and the output CSV of all of them with method, size and seed.
 
     Returns:
         The data-efficiency table.
     """
     table = X.read_metrics(metrics)
     write_csv_atomic(out_metrics, table, index=False)
+    if out_curves is not None:
+        write_csv_atomic(out_curves, X.learning_curves(curves), index=False)
     efficiency = X.data_efficiency(table, temperature=settings["train_temperature"])
     write_csv_atomic(out_efficiency, efficiency, index=False)
     temperature = X.temperature_transfer(table, sizes=settings["temperature"]["sizes"])
@@ -354,6 +359,10 @@ def tables(
     write_text_atomic(out_markdown, "\n".join(text) + "\n")
     logger.info("\n%s", efficiency.to_string())
     return efficiency
+
+
+RUN_FIELDS = ("method", "seed", "run", "stable", "reason", "failed_at_ps", "steps", "max_temperature",
+              "wall_s")
 
 
 def _sizing(md: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -408,6 +417,7 @@ def stability_structure(
         "scale": X.scale_statement(settings),
         "train_temperature": settings["train_temperature"],
         "stability": table.to_dict("records"),
+        "runs": [{k: r.get(k) for k in RUN_FIELDS} for r in records],
         "stability_settings": settings["stability"],
         "reference_runs_stable": sum(r["stable"] for r in reference),
         "reference_runs": len(reference),
