@@ -133,7 +133,7 @@ def compare_structures(
         raise DataError("the Stillinger-Weber reference has no frames", file=str(reference))
     reference_curves = _shapes(ref["positions"], ref["cell"], shape)
     curves = _long("stillinger-weber", reference_curves)
-    out: dict[str, Any] = {"stillinger-weber": {"frames": int(len(ref["positions"]))}}
+    out: dict[str, Any] = {"stillinger-weber": {"frames": len(ref["positions"])}}
     out["stillinger-weber"].update(_distances(reference_curves, reference_curves))
     for method, paths in frames.items():
         loaded = {str(p): np.load(p) for p in paths}
@@ -148,7 +148,7 @@ def compare_structures(
             Path(name).stem: _distances(_shapes(item["positions"], item["cell"], shape), reference_curves)
             for name, item in loaded.items() if len(item["positions"])
         }
-        out[method] = {"frames": int(len(positions)), **_distances(pooled, reference_curves),
+        out[method] = {"frames": len(positions), **_distances(pooled, reference_curves),
                        **_seed_spread(per_seed)}
     return pd.DataFrame(curves), out
 

@@ -9,9 +9,8 @@
   curve goes to ``curve.csv``. Without them it runs ``max_steps`` updates.
 * Batches: frames are visited in a fresh seeded permutation per pass over the data, so the
   batch of every step is fixed by (seed, step) and a resumed run continues identically.
-* Energy shift: after training, the per-element constant that makes the mean training energy
-  right (least squares of ``E_ref - E_model`` over the element counts), because force matching
-  leaves the energy's constant undetermined.
+* Energy shift: after training, fitted on the training energies (:mod:`.evaluation`, which also
+  holds the test errors; ``evaluate`` and ``fit_energy_shift`` are re-exported here).
 * Checkpoints every ``checkpoint_every`` steps (model, optimiser, step, history, settings); a
   rerun with the same settings resumes from the newest readable one (an unreadable one is
   renamed to ``<name>.corrupt`` with a warning), one with other settings stops with a
@@ -49,13 +48,16 @@ from mlip_transfer.elements.dimenet import (
     energy_and_forces,
     load_model,
 )
-from mlip_transfer.elements.graph import PeriodicGraph, build_graph, collate
+from mlip_transfer.elements.evaluation import evaluate, fit_energy_shift, frame_graph
+from mlip_transfer.elements.graph import PeriodicGraph, collate
 
 logger = logging.getLogger("mlip_transfer.elements.training")
 METHODS = ("scratch", "transfer")
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS_CHECKPOINT = "checkpoint.previous.pt"  # the fallback if checkpoint.pt is unreadable
 TRAIN_ERROR_FRAMES = 20
+__all__ = ["TrainSettings", "evaluate", "fit_energy_shift", "frame_graph", "frame_graphs",
+           "start_model", "train_force_matching"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,15 +101,6 @@ class TrainSettings:
             )
         if self.checkpoint_every < 0:
             raise ConfigError("checkpoint_every must be >= 0")
-
-
-def frame_graph(frame: Frame, *, cutoff: float) -> PeriodicGraph:
-    """The periodic graph of a canonical frame."""
-    numbers = [atomic_numbers[symbol] for symbol in frame.species]
-    positions = np.asarray(frame.frac_coords) @ np.asarray(frame.lattice)
-    return build_graph(
-        numbers=numbers, positions=positions, cell=frame.lattice, cutoff=cutoff, name=frame.frame_id
-    )
 
 
 def frame_graphs(frames: Sequence[Frame], *, cutoff: float, progress: bool = False) -> list[PeriodicGraph]:
@@ -404,65 +397,3 @@ def _after_training(
     shown = sorted(np.random.default_rng(seed).permutation(len(frames))[:TRAIN_ERROR_FRAMES])
     errors = evaluate(model, [frames[k] for k in shown], graphs=[graphs[k] for k in shown])
     return {"energy_shift_per_atom": shift, "train_errors": errors}
-
-
-def _predict(
-    model: DimeNetPP, graphs: Sequence[PeriodicGraph], *, batch_size: int = 4, forces: bool = True
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Energies (eV) and, optionally, forces (eV/Å) of each graph."""
-    device = next(model.parameters()).device
-    dtype = next(model.parameters()).dtype
-    energies, all_forces = [], []
-    for start in range(0, len(graphs), batch_size):
-        chunk = graphs[start : start + batch_size]
-        batch = collate(chunk, dtype=dtype).to(device)
-        if forces:
-            energy, force = energy_and_forces(model, batch)
-            split = np.cumsum([g.n_atoms for g in chunk])[:-1]
-            all_forces.extend(np.split(force.detach().cpu().numpy(), split))
-        else:
-            with torch.no_grad():
-                energy = model(batch)
-        energies.extend(energy.detach().cpu().numpy().tolist())
-    return np.asarray(energies), all_forces
-
-
-def fit_energy_shift(
-    model: DimeNetPP, graphs: Sequence[PeriodicGraph], frames: Sequence[Frame]
-) -> dict[str, float]:
-    """Set the per-element energy shift to the least-squares fit of the training energies."""
-    with torch.no_grad():
-        model.energy_shift.zero_()
-    predicted, _ = _predict(model, graphs, forces=False)
-    reference = np.array([f.energy for f in frames], dtype=float)
-    elements = sorted({el for f in frames for el in f.species})
-    counts = np.array([[f.species.count(el) for el in elements] for f in frames], dtype=float)
-    shift, *_ = np.linalg.lstsq(counts, reference - predicted, rcond=None)
-    with torch.no_grad():
-        for element, value in zip(elements, shift):
-            model.energy_shift[atomic_numbers[element]] = float(value)
-    return {element: float(value) for element, value in zip(elements, shift)}
-
-
-def evaluate(
-    model: DimeNetPP,
-    frames: Sequence[Frame],
-    *,
-    graphs: Sequence[PeriodicGraph] | None = None,
-    batch_size: int = 4,
-) -> dict[str, float]:
-    """Force MAE and RMSE (meV/Å, over components) and energy MAE (meV/atom) on ``frames``."""
-    if not frames:
-        raise DataError("no frames to evaluate")
-    graphs = frame_graphs(frames, cutoff=model.cutoff) if graphs is None else graphs
-    model.eval()
-    energies, forces = _predict(model, graphs, batch_size=batch_size)
-    force_error = np.concatenate([(p - np.asarray(f.forces)).ravel() for p, f in zip(forces, frames)])
-    energy_error = np.array([(e - f.energy) / f.n_atoms for e, f in zip(energies, frames)])
-    return {
-        "n_frames": len(frames),
-        "force_mae_mev_per_a": float(np.mean(np.abs(force_error)) * 1000),
-        "force_rmse_mev_per_a": float(np.sqrt(np.mean(force_error**2)) * 1000),
-        "energy_mae_mev_per_atom": float(np.mean(np.abs(energy_error)) * 1000),
-        "finite": bool(np.all(np.isfinite(force_error)) and np.all(np.isfinite(energy_error))),
-    }
