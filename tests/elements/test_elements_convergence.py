@@ -52,11 +52,12 @@ def test_stop_rule_without_patience_never_stops_but_keeps_the_best():
         EarlyStopping(patience=-1)
 
 
-def test_minimum_relative_improvement_counts_small_gains_as_no_gain():
+def test_minimum_relative_improvement_stops_a_flattening_curve_and_keeps_its_lowest_point():
     stopper = EarlyStopping(patience=2, min_rel_improvement=0.1)
     for step, value in enumerate([10.0, 9.5, 9.2]):
         stop = stopper.record(step=step, train_loss=0.0, value=value, state=None)
-    assert stopper.best_step == 0 and stop
+    # Neither gain is 10 %: the clock runs from step 0, but the lowest error is the one kept.
+    assert stop and stopper.improved_step == 0 and stopper.best_step == 2
 
 
 @pytest.mark.parametrize("size", [1, 3, 190])

@@ -27,13 +27,15 @@ class EarlyStopping:
     """Stop rule on a validation error; keeps the best weights.
 
     Attributes:
-        patience: Updates without a new best validation error before the run stops
-            (0: never stop early; the best weights are still kept).
-        min_rel_improvement: A validation error counts as a new best only if it is below
-            ``best * (1 - min_rel_improvement)``.
+        patience: Updates without a significant improvement before the run stops (0: never
+            stop early; the best weights are still kept).
+        min_rel_improvement: An error restarts the patience clock only if it is below
+            ``reference * (1 - min_rel_improvement)``, ``reference`` being the error at the
+            last such restart; any lower error still becomes the kept best.
         curve: One row per validation (:data:`CURVE_COLUMNS`).
-        best_step, best_value: The best validation so far (None before the first).
+        best_step, best_value: The lowest validation error so far (None before the first).
         best_state: A copy of the model's state dict at ``best_step``.
+        improved_step, improved_value: The last significant improvement (the patience clock).
         stopped_at: The step the rule stopped the run at (None while running).
     """
 
@@ -43,6 +45,8 @@ class EarlyStopping:
     best_step: int | None = None
     best_value: float | None = None
     best_state: dict[str, Any] | None = None
+    improved_step: int | None = None
+    improved_value: float | None = None
     stopped_at: int | None = None
 
     def __post_init__(self) -> None:
@@ -64,10 +68,12 @@ class EarlyStopping:
         self.curve.append(
             {"step": step, "train_loss": train_loss, "val_force_mae_mev_per_a": value}
         )
-        if self.best_value is None or value < self.best_value * (1 - self.min_rel_improvement):
+        if self.best_value is None or value < self.best_value:
             self.best_step, self.best_value = step, float(value)
             self.best_state = copy.deepcopy(state)
-        if self.patience and step - self.best_step >= self.patience:
+        if self.improved_value is None or value < self.improved_value * (1 - self.min_rel_improvement):
+            self.improved_step, self.improved_value = step, float(value)
+        if self.patience and step - self.improved_step >= self.patience:
             self.stopped_at = step
         return self.stopped_at is not None
 
@@ -76,6 +82,7 @@ class EarlyStopping:
         return {
             "curve": list(self.curve), "best_step": self.best_step,
             "best_value": self.best_value, "best_state": self.best_state,
+            "improved_step": self.improved_step, "improved_value": self.improved_value,
             "stopped_at": self.stopped_at,
         }
 
@@ -84,6 +91,7 @@ class EarlyStopping:
         self.curve = list(state["curve"])
         self.best_step, self.best_value = state["best_step"], state["best_value"]
         self.best_state, self.stopped_at = state["best_state"], state["stopped_at"]
+        self.improved_step, self.improved_value = state["improved_step"], state["improved_value"]
 
 
 def validation_split(n_pool: int, *, size: int, validation_size: int, seed: int) -> tuple[list[int], list[int]]:

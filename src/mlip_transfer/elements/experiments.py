@@ -171,7 +171,8 @@ def _finetune_statement(finetune: Mapping[str, Any], validation_size: int) -> st
         return f"{finetune['max_steps']} Adam updates of {finetune['batch_size']} frames per Ge training"
     return (
         f"Ge trainings of batch {finetune['batch_size']} until {finetune['patience']} updates bring "
-        f"no better force MAE on {validation_size} held-out pool frames (validated every "
+        f"no force-MAE gain of {100 * finetune['min_rel_improvement']:g} % on {validation_size} "
+        f"held-out pool frames (validated every "
         f"{finetune['validate_every']}, at most {finetune['max_steps']} updates; best kept)"
     )
 

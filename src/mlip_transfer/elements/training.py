@@ -73,6 +73,8 @@ class TrainSettings:
         device: ``cpu``, ``cuda``, ``cuda:0`` or ``auto``.
         patience: Updates without a new best validation error before stopping (0: none).
         validate_every: Updates between validations (0: never; needs validation frames).
+        min_rel_improvement: A relative gain below this does not restart the patience clock
+            (the lower error is still kept as the best).
     """
 
     max_steps: int
@@ -84,6 +86,7 @@ class TrainSettings:
     device: str = "cpu"
     patience: int = 0
     validate_every: int = 0
+    min_rel_improvement: float = 0.0
 
     def __post_init__(self) -> None:
         if self.max_steps < 1 or self.batch_size < 1:
@@ -255,7 +258,8 @@ def train_force_matching(
     targets = _force_targets(frames, dtype)
     batch_size = min(settings.batch_size, len(frames))
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
-    stopper = EarlyStopping(patience=settings.patience)
+    stopper = EarlyStopping(patience=settings.patience,
+                            min_rel_improvement=settings.min_rel_improvement)
     signature, run_settings = _run_settings(settings, frames, model, val_frames)
     start_step, history, resumed = _resume(
         out_dir, signature, run_settings, model, optimizer, stopper, label
