@@ -109,8 +109,9 @@ def untrained(inputs: ElementInputs) -> str | None:
     if compare(large, small, tolerance=inputs.tolerance).order == LOWER:
         return None
     return (f"not trained at this budget: scratch force MAE {small.text()} at {sizes[0]} "
-            f"frames, {large.text()} at {sizes[-1]}, the curve does not fall with N ({steps} "
-            "updates for every size measure the optimiser, not the data)")
+            f"frames, {large.text()} at {sizes[-1]}, the curve does not fall with N beyond the "
+            f"seed spread (at most {steps} updates per training: the optimiser, not the data, "
+            "may set the errors)")
 
 
 TRAINING_NEEDS = ("Ge trainings that converge at every size (elements.finetune; issue 15), so "
