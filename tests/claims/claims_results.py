@@ -189,5 +189,5 @@ def write_run(root: Path, *, table1: pd.DataFrame | None = None, skip: tuple[str
 SETTINGS = {"point_tolerance": 0.01, "similar_tolerance": 0.10, "confidence": 0.95,
             "bootstrap": 200, "seed": 0}
 TRAINING = {"methods": METHODS, "epochs": 50}
-ELEMENTS = {"finetune": {"steps": 80}, "stability": {"train_size": 10, "runs": 100,
+ELEMENTS = {"finetune": {"max_steps": 80}, "stability": {"train_size": 10, "runs": 100,
                                                      "duration_ps": 100, "temperature": 1200}}

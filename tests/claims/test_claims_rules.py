@@ -238,7 +238,7 @@ def test_transfer_losing_to_ten_times_the_scratch_data_is_not_reproduced():
 # ---------------------------------------------------------------- Si -> Ge
 
 
-SETTINGS = {"finetune": {"steps": 80}, "stability": {"train_size": 10, "duration_ps": 100,
+SETTINGS = {"finetune": {"max_steps": 80}, "stability": {"train_size": 10, "duration_ps": 100,
                                                      "temperature": 1200}}
 
 
@@ -309,3 +309,18 @@ def test_structure_claims():
     record["structure"]["transfer"] |= {"rdf_difference_seeds": [0.25, 0.35], "adf_difference_seeds": [0.3, 0.5]}
     record["structure"]["scratch"] |= {"rdf_difference_seeds": [0.15, 0.25], "adf_difference_seeds": [0.2, 0.3]}
     assert elements.structure(ge_inputs(stability=record)).verdict == NOT_TESTABLE  # within spread
+
+
+def test_ge_trainings_that_hit_max_steps_flag_the_claims_reading_them():
+    """A Ge model still improving at max_steps is not what its data make of it: the claims
+    that read its size are flagged, the others are not."""
+    table = efficiency_frame()
+    table["not_converged"] = 0
+    table.loc[(table["method"] == "scratch") & (table["size"] == 195), "not_converged"] = 1
+    inputs = ge_inputs(efficiency=table)
+    claim = elements.data_efficiency(inputs)  # reads the whole curve
+    assert claim.verdict == NOT_TESTABLE and "scratch n=195: 1 of" in claim.flags[0]
+    assert "max_steps" in claim.needs
+    assert elements.stability(inputs).verdict == REPRODUCED  # 10-frame models converged
+    table["not_converged"] = 0
+    assert elements.data_efficiency(ge_inputs(efficiency=table)).verdict == REPRODUCED

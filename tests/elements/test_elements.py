@@ -312,7 +312,7 @@ def test_fine_tuning_trains_every_weight_and_refits_the_energy_shift(ge_frames, 
     before = {k: v.clone() for k, v in model.state_dict().items()}
     summary = train_force_matching(
         model=model, frames=pool, out_dir=tmp_path / "run", progress=False,
-        settings=TrainSettings(steps=3, batch_size=2, learning_rate=1e-3, final_learning_rate=1e-4, checkpoint_every=0),
+        settings=TrainSettings(max_steps=3, batch_size=2, learning_rate=1e-3, final_learning_rate=1e-4, checkpoint_every=0),
     )
     after = model.state_dict()
     for name, param in model.named_parameters():
@@ -340,7 +340,7 @@ def test_interrupted_training_resumes_to_the_same_weights(ge_frames, tmp_path, m
     from mlip_transfer.elements import training
 
     pool, _ = ge_frames
-    settings = TrainSettings(steps=4, batch_size=2, learning_rate=1e-3, final_learning_rate=1e-4, checkpoint_every=2)
+    settings = TrainSettings(max_steps=4, batch_size=2, learning_rate=1e-3, final_learning_rate=1e-4, checkpoint_every=2)
 
     def fresh():
         model, _ = start_model("scratch", settings=SMALL, seed=4)

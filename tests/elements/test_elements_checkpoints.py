@@ -14,7 +14,7 @@ from mlip_transfer.elements.training import TrainSettings, start_model, train_fo
 
 SMALL = DimeNetSettings(num_blocks=1)
 SETTINGS = TrainSettings(
-    steps=4, batch_size=2, learning_rate=1e-3, final_learning_rate=1e-4, checkpoint_every=2
+    max_steps=4, batch_size=2, learning_rate=1e-3, final_learning_rate=1e-4, checkpoint_every=2
 )
 torch.set_num_threads(1)
 
@@ -61,13 +61,13 @@ def test_truncated_checkpoint_is_set_aside_and_the_previous_one_resumes(pool, tm
 
 def test_other_settings_name_the_setting_both_values_and_how_to_start_over(pool, tmp_path):
     out = tmp_path / "run"
-    _train(pool, out, TrainSettings(steps=2, batch_size=2, checkpoint_every=0))
+    _train(pool, out, TrainSettings(max_steps=2, batch_size=2, checkpoint_every=0))
     with pytest.raises(ConfigError) as info:
-        _train(pool, out, TrainSettings(steps=2, batch_size=2, checkpoint_every=0, learning_rate=2e-3))
+        _train(pool, out, TrainSettings(max_steps=2, batch_size=2, checkpoint_every=0, learning_rate=2e-3))
     message = str(info.value)
     assert f"{out / 'checkpoint.pt'} was written with other settings" in message
     assert "  learning_rate: checkpoint 0.001, now 0.002" in message
     assert message.count("\n  ") == 1
     assert f"rm -r '{out}'" in message
     with pytest.raises(ConfigError, match=r"frames: checkpoint '4 frames, ids sha256 \w+', now '3 "):
-        _train(pool[:3], out, TrainSettings(steps=2, batch_size=2, checkpoint_every=0))
+        _train(pool[:3], out, TrainSettings(max_steps=2, batch_size=2, checkpoint_every=0))

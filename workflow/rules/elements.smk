@@ -103,6 +103,7 @@ rule train_ge:
     output:
         model=f"{EL_MODELS}/Ge/{{method}}/n{{size}}_s{{seed}}/model.pt",
         history=f"{EL_MODELS}/Ge/{{method}}/n{{size}}_s{{seed}}/history.csv",
+        curve=f"{EL_MODELS}/Ge/{{method}}/n{{size}}_s{{seed}}/curve.csv",
         metrics=f"{EL_MODELS}/Ge/{{method}}/n{{size}}_s{{seed}}/metrics.csv",
         summary=f"{EL_MODELS}/Ge/{{method}}/n{{size}}_s{{seed}}/summary.json",
     log:
@@ -133,10 +134,17 @@ rule elements_tables:
             size=EL_SIZES,
             seed=EL_SEEDS,
         ),
+        curves=expand(
+            f"{EL_MODELS}/Ge/{{method}}/n{{size}}_s{{seed}}/curve.csv",
+            method=EL_METHODS,
+            size=EL_SIZES,
+            seed=EL_SEEDS,
+        ),
         pretrained=f"{EL_MODELS}/Si/pretrained/summary.json",
         provenance=f"{EL_DATA}/Ge/provenance.json",
     output:
         metrics=f"{EL_RESULTS}/test_errors.csv",
+        curves=f"{EL_RESULTS}/learning_curves.csv",
         efficiency=f"{EL_RESULTS}/data_efficiency.csv",
         temperature=f"{EL_RESULTS}/temperature.csv",
         markdown=f"{EL_RESULTS}/data_efficiency.md",
@@ -229,6 +237,7 @@ rule elements_figure:
     input:
         notebook="notebooks/{figure}.ipynb",
         efficiency=f"{EL_RESULTS}/data_efficiency.csv",
+        learning_curves=f"{EL_RESULTS}/learning_curves.csv",
         temperature=f"{EL_RESULTS}/temperature.csv",
         stability=f"{EL_RESULTS}/stability_structure.json",
         curves=f"{EL_RESULTS}/structure_curves.csv",

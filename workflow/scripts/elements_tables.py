@@ -16,4 +16,6 @@ with rule_log(smk.log[0], "elements_tables"):
         out_efficiency=smk.output.efficiency,
         out_temperature=smk.output.temperature,
         out_markdown=smk.output.markdown,
+        curves=smk.input.curves,
+        out_curves=smk.output.curves,
     )

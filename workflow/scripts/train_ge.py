@@ -20,4 +20,5 @@ with rule_log(smk.log[0], f"train_ge {w.method} n={w.size} seed={w.seed}"):
         test_temperatures=smk.params.test_temperatures,
         source_model=smk.input.get("source"),
         threads=smk.threads,
+        validation_size=settings["validation_size"],
     )

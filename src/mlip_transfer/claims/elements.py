@@ -101,7 +101,7 @@ def untrained(inputs: ElementInputs) -> str | None:
     data, set the errors, and no Ge comparison is a method's result.
     """
     sizes = _scratch_sizes(inputs)
-    steps = inputs.settings["finetune"]["steps"]
+    steps = inputs.settings["finetune"]["max_steps"]
     if len(sizes) < 2:
         return (f"one Ge training size ({', '.join(map(str, sizes)) or 'none'}): nothing shows "
                 f"that {steps} updates trained the models on their data")
@@ -109,21 +109,52 @@ def untrained(inputs: ElementInputs) -> str | None:
     if compare(large, small, tolerance=inputs.tolerance).order == LOWER:
         return None
     return (f"not trained at this budget: scratch force MAE {small.text()} at {sizes[0]} "
-            f"frames, {large.text()} at {sizes[-1]}, the curve does not fall with N ({steps} "
-            "updates for every size measure the optimiser, not the data)")
+            f"frames, {large.text()} at {sizes[-1]}, the curve does not fall with N beyond the "
+            f"seed spread (at most {steps} updates per training: the optimiser, not the data, "
+            "may set the errors)")
 
 
 TRAINING_NEEDS = ("Ge trainings that converge at every size (elements.finetune; issue 15), so "
                   "that scratch errors fall with N (elements.data_efficiency.sizes)")
 
 
-def _refused(inputs: ElementInputs, base: dict[str, Any], this_run: str) -> Claim | None:
-    """The not-testable row of a Ge claim whose models training did not shape, else None."""
-    why = untrained(inputs)
-    if why is None:
+def unconverged(inputs: ElementInputs, sizes: Sequence[int] | None = None) -> str | None:
+    """Which Ge trainings (at ``sizes``; all without) hit max_steps still improving, or None.
+
+    Reads the ``not_converged`` column of the data-efficiency table (trainings that the
+    validation stop did not end); a table without it (fixed-length trainings) gives None.
+    """
+    table = inputs.efficiency
+    if table is None or "not_converged" not in table.columns:
         return None
-    return Claim(**base, this_run=this_run, verdict=NOT_TESTABLE, flags=(why,),
-                 needs=TRAINING_NEEDS)
+    if sizes is not None:
+        table = table[table["size"].isin([int(s) for s in sizes])]
+    open_rows = table[table["not_converged"] > 0]
+    if open_rows.empty:
+        return None
+    cap = inputs.settings["finetune"]["max_steps"]
+    listed = ", ".join(f"{r['method']} n={int(r['size'])}: {int(r['not_converged'])} of "
+                       f"{int(r['n_seeds'])}" for _, r in open_rows.iterrows())
+    return (f"Ge trainings not converged (still improving at max_steps {cap}): {listed}")
+
+
+CONVERGENCE_NEEDS = ("a larger elements.finetune.max_steps (or patience reached sooner), so every "
+                     "training ends on its validation stop")
+
+
+def _refused(inputs: ElementInputs, base: dict[str, Any], this_run: str,
+             sizes: Sequence[int] | None = None) -> Claim | None:
+    """The not-testable row of a Ge claim whose models training did not shape (or whose
+    trainings at ``sizes`` did not converge), else None."""
+    why = untrained(inputs)
+    if why is not None:
+        return Claim(**base, this_run=this_run, verdict=NOT_TESTABLE, flags=(why,),
+                     needs=TRAINING_NEEDS)
+    why = unconverged(inputs, sizes)
+    if why is not None:
+        return Claim(**base, this_run=this_run, verdict=NOT_TESTABLE, flags=(why,),
+                     needs=CONVERGENCE_NEEDS)
+    return None
 
 
 def data_efficiency(inputs: ElementInputs) -> Claim:
@@ -181,7 +212,7 @@ def stability(inputs: ElementInputs) -> Claim:
               f"trained on {md['train_size']} frames ({100 * inputs.confidence:g} % Wilson intervals)")
     needed = runs_to_separate(PAPER_FAILURE["scratch"], PAPER_FAILURE["transfer"],
                               confidence=inputs.confidence)
-    if (refused := _refused(inputs, base, text)) is not None:
+    if (refused := _refused(inputs, base, text, sizes=[md["train_size"]])) is not None:
         return refused
     if int(md["train_size"]) != paper["train_size"]:
         return Claim(**base, this_run=text, verdict=NOT_TESTABLE,
@@ -214,7 +245,7 @@ def temperature_transfer(inputs: ElementInputs) -> Claim:
     text = f"trained on {size} frames: " + "; ".join(
         f"{t:g} K transfer {a.text()} vs scratch {b.text()}" for t, (a, b) in pairs.items()
     ) + " meV/Å (force MAE, mean [min, max] over seeds)"
-    if (refused := _refused(inputs, base, text)) is not None:
+    if (refused := _refused(inputs, base, text, sizes=[size])) is not None:
         return refused
     orders = [compare(a, b, tolerance=inputs.tolerance).order for a, b in pairs.values()]
     verdict = verdict_of(orders, want=[LOWER] * len(orders))
@@ -244,7 +275,8 @@ def structure(inputs: ElementInputs) -> Claim:
     text = "; ".join(f"{k.upper()} distance from SW: transfer {a.text()} vs scratch {b.text()}"
                      for k, (a, b) in distances.items())
     text += " (integrated |Δ|; seeds pooled, no spread)" if one_seed else " (over seeds)"
-    if (refused := _refused(inputs, base, text)) is not None:
+    sizes = [inputs.settings["stability"]["train_size"]]
+    if (refused := _refused(inputs, base, text, sizes=sizes)) is not None:
         return refused
     orders = [compare(a, b, tolerance=inputs.tolerance).order for a, b in distances.values()]
     verdict = verdict_of(orders, want=[HIGHER, HIGHER])

@@ -34,10 +34,11 @@ def check_config(config: dict[str, Any]) -> None:
 def check_elements_config(elements: dict[str, Any]) -> None:
     """Cross-field checks of the Si -> Ge stage (``elements:``)."""
     sizes = elements["data_efficiency"]["sizes"]
-    if max(sizes) > elements["pool_size"]:
+    if max(sizes) + elements["validation_size"] > elements["pool_size"]:
         raise ConfigError(
-            f"elements.data_efficiency.sizes go up to {max(sizes)} but elements.pool_size is "
-            f"{elements['pool_size']}: the pool must hold the largest training set"
+            f"elements.data_efficiency.sizes go up to {max(sizes)} with validation_size "
+            f"{elements['validation_size']} but elements.pool_size is {elements['pool_size']}: "
+            "the pool must hold the largest training set and the validation frames"
         )
     extra = sorted(set(elements["temperature"]["sizes"]) - set(sizes))
     if extra:
@@ -56,6 +57,12 @@ def check_elements_config(elements: dict[str, Any]) -> None:
         training = elements[stage]
         if training["final_learning_rate"] > training["learning_rate"]:
             raise ConfigError(f"elements.{stage}.final_learning_rate exceeds its learning_rate")
+        if training["patience"] and not training["validate_every"]:
+            raise ConfigError(f"elements.{stage}.patience needs validate_every >= 1")
+    if elements["pretrain"]["patience"]:
+        raise ConfigError("elements.pretrain.patience must be 0: the Si pool has no validation frames")
+    if elements["finetune"]["patience"] and not elements["validation_size"]:
+        raise ConfigError("elements.finetune.patience needs validation_size >= 1")
 
 
 def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> dict[str, Any]:

@@ -51,6 +51,21 @@ def read_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True)
 
 
+def learning_curves(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """The ``curve.csv`` of each Ge training, labelled by its folder ``<method>/n<size>_s<seed>``."""
+    tables = []
+    for path in paths:
+        folder = Path(path).parent
+        size, seed = folder.name[1:].split("_s")
+        table = pd.read_csv(path)
+        table.insert(0, "seed", int(seed))
+        table.insert(0, "size", int(size))
+        table.insert(0, "method", folder.parent.name)
+        tables.append(table)
+    columns = ["method", "size", "seed", "step", "train_loss", "val_force_mae_mev_per_a"]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=columns)
+
+
 def _spread(group: pd.DataFrame, column: str) -> pd.Series:
     values = group[column].to_numpy(dtype=float)
     return pd.Series(
@@ -70,6 +85,11 @@ def summarise(metrics: pd.DataFrame, by: list[str]) -> pd.DataFrame:
         key = key if isinstance(key, tuple) else (key,)
         row = dict(zip(by, key))
         row["n_seeds"] = group["seed"].nunique()
+        if "stopped_early" in group.columns:  # trainings that hit max_steps still improving
+            trained = group.drop_duplicates("seed")
+            row["not_converged"] = int((~trained["stopped_early"].astype(bool)).sum())
+            row["steps_mean"] = float(trained["steps"].mean())
+            row["best_step_mean"] = float(trained["best_step"].mean())
         for column in ("force_mae_mev_per_a", "energy_mae_mev_per_atom"):
             row.update(_spread(group, column).to_dict())
         rows.append(row)
@@ -146,6 +166,17 @@ def stability_table(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _finetune_statement(finetune: Mapping[str, Any], validation_size: int) -> str:
+    if not finetune["patience"]:
+        return f"{finetune['max_steps']} Adam updates of {finetune['batch_size']} frames per Ge training"
+    return (
+        f"Ge trainings of batch {finetune['batch_size']} until {finetune['patience']} updates bring "
+        f"no force-MAE gain of {100 * finetune['min_rel_improvement']:g} % on {validation_size} "
+        f"held-out pool frames (validated every "
+        f"{finetune['validate_every']}, at most {finetune['max_steps']} updates; best kept)"
+    )
+
+
 def scale_statement(elements: Mapping[str, Any]) -> str:
     """One paragraph saying how this configuration differs from the study's scale."""
     stab = elements["stability"]
@@ -159,8 +190,8 @@ def scale_statement(elements: Mapping[str, Any]) -> str:
     seeds = len(elements["data_efficiency"]["seeds"])
     parts.append(f"{seeds} seed{'s' if seeds != 1 else ''} per training size")
     parts.append(
-        f"{elements['finetune']['steps']} Adam updates of {elements['finetune']['batch_size']} "
-        f"frames per Ge training, {elements['pretrain']['steps']} for the Si pre-training on "
+        _finetune_statement(elements["finetune"], elements["validation_size"])
+        + f", {elements['pretrain']['max_steps']} for the Si pre-training on "
         f"{elements['pretrain_pool_size']} frames"
     )
     parts.append(

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -102,7 +104,7 @@ def assemble_dataset(
 def _train(
     *, method: str, frames: Sequence[Any], out_dir: Path, label: str,
     model_settings: Mapping[str, Any], training: Mapping[str, Any], seed: int, device: str,
-    threads: int | None, source_model: str | Path | None = None,
+    threads: int | None, source_model: str | Path | None = None, val_frames: Sequence[Any] = (),
 ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """Start a model (``method``) and train it by force matching: (model, start info, summary)."""
     from mlip_transfer.elements.dimenet import DimeNetSettings
@@ -114,7 +116,7 @@ def _train(
     )
     summary = train_force_matching(
         model=model, frames=frames, out_dir=out_dir, label=label,
-        settings=TrainSettings(**training, seed=seed, device=device),
+        settings=TrainSettings(**training, seed=seed, device=device), val_frames=val_frames,
     )
     return model, info, summary
 
@@ -166,32 +168,40 @@ def train_target(
     *, data: str | Path, out_dir: str | Path, method: str, size: int, seed: int,
     model_settings: Mapping[str, Any], training: Mapping[str, Any], device: str,
     test_temperatures: Sequence[float], source_model: str | Path | None = None,
-    threads: int | None = None,
+    threads: int | None = None, validation_size: int = 0,
 ) -> dict[str, Any]:
     """Train one Ge model (scratch or transfer) on a seeded subset of the pool and test it.
 
+    ``validation_size`` frames of the pool (the same for every model, never training frames;
+    :func:`~mlip_transfer.elements.convergence.validation_split`) decide when it stops.
     ``threads``: torch's CPU threads (default: torch's own choice).
     """
+    from mlip_transfer.elements.convergence import validation_split
     from mlip_transfer.elements.dimenet import save_model
 
     out_dir = Path(out_dir)
     pool = load_frames(data, sets=["pool"])
-    if size > len(pool):
-        raise DataError(f"asked for {size} training frames, the pool has {len(pool)}", file=str(data))
-    order = np.random.default_rng([seed, 7919]).permutation(len(pool))
-    chosen = [pool[k] for k in sorted(order[:size])]
+    try:
+        train_ids, val_ids = validation_split(
+            len(pool), size=size, validation_size=validation_size, seed=seed
+        )
+    except DataError as error:
+        raise DataError(str(error), file=str(data)) from None
+    chosen, held = [pool[k] for k in train_ids], [pool[k] for k in val_ids]
     model, info, summary = _train(
         method=method, frames=chosen, out_dir=out_dir, label=f"{method} n={size} seed={seed}",
         model_settings=model_settings, training=training, seed=seed, device=device,
-        threads=threads, source_model=source_model,
+        threads=threads, source_model=source_model, val_frames=held,
     )
     save_model(model, out_dir / "model.pt", **info, element="Ge", size=size,
-               train_frame_ids=[f.frame_id for f in chosen])
+               train_frame_ids=[f.frame_id for f in chosen],
+               validation_frame_ids=[f.frame_id for f in held])
     test = group_by_temperature(load_frames(data, sets=["test"], temperatures=test_temperatures))
     missing = sorted(set(map(float, test_temperatures)) - set(test))
     if missing:
         raise DataError(f"no test frames at {missing} K", file=str(data), field="extra.temperature")
-    label = {"method": method, "size": size, "seed": seed}
+    label = {"method": method, "size": size, "seed": seed, "steps": summary["steps"],
+             "best_step": summary["best_step"], "stopped_early": summary["stopped_early"]}
     _test(model, test, label=label, out_dir=out_dir, summary=summary, start=info)
     logger.info("trained in %.1f s; test errors: %s", summary["wall_s"], summary["test"])
     return summary
@@ -215,6 +225,7 @@ def _run_many(
 
     records, frames = [], []
     for run in run_ids:
+        started = time.perf_counter()
         result = run_nvt(
             atoms=starts[run % len(starts)], calculator=calculator_factory(), settings=md,
             seed=seed * 100_003 + run, label=f"{label} run {run}", progress=True,
@@ -226,7 +237,8 @@ def _run_many(
         )
         if result["stable"]:
             frames.append(result["frames"])
-        records.append({k: v for k, v in result.items() if k != "frames"} | {"run": run})
+        records.append({k: v for k, v in result.items() if k != "frames"}
+                       | {"run": run, "wall_s": time.perf_counter() - started})
     return records, frames
 
 
@@ -294,7 +306,8 @@ def reference_md(
 def tables(
     *, metrics: Sequence[str | Path], pretrained: str | Path, data_dir: str | Path,
     settings: Mapping[str, Any], out_metrics: str | Path, out_efficiency: str | Path,
-    out_temperature: str | Path, out_markdown: str | Path,
+    out_temperature: str | Path, out_markdown: str | Path, curves: Sequence[str | Path] = (),
+    out_curves: str | Path | None = None,
 ) -> pd.DataFrame:
     """Collect the Ge models' test errors: the data-efficiency and temperature tables.
 
@@ -306,12 +319,16 @@ def tables(
         out_metrics, out_efficiency, out_temperature: Output CSVs: all metrics, test errors
             against training-set size, and against test temperature.
         out_markdown: Output page of the data-efficiency table with its context.
+        curves, out_curves: Each training's ``curve.csv`` (in ``<method>/n<size>_s<seed>/``)
+            and the output CSV of all of them with method, size and seed.
 
     Returns:
         The data-efficiency table.
     """
     table = X.read_metrics(metrics)
     write_csv_atomic(out_metrics, table, index=False)
+    if out_curves is not None:
+        write_csv_atomic(out_curves, X.learning_curves(curves), index=False)
     efficiency = X.data_efficiency(table, temperature=settings["train_temperature"])
     write_csv_atomic(out_efficiency, efficiency, index=False)
     temperature = X.temperature_transfer(table, sizes=settings["temperature"]["sizes"])
@@ -342,6 +359,23 @@ def tables(
     write_text_atomic(out_markdown, "\n".join(text) + "\n")
     logger.info("\n%s", efficiency.to_string())
     return efficiency
+
+
+RUN_FIELDS = ("method", "seed", "run", "stable", "reason", "failed_at_ps", "steps", "max_temperature",
+              "wall_s")
+
+
+def _sizing(md: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The runs the stability test would need (:func:`.stability_sizing.stability_sizing`)."""
+    from mlip_transfer.elements.stability_sizing import measured_core_s_per_step, stability_sizing
+
+    sizing = stability_sizing(
+        failure_rate=md["detect_failure_rate"], confidence=md["confidence"],
+        runs=min(Counter(r["method"] for r in records).values()), duration_ps=md["duration_ps"],
+        timestep_fs=md["timestep_fs"], core_s_per_step=measured_core_s_per_step(records),
+    )
+    logger.info("%s", sizing["text"])
+    return sizing
 
 
 def stability_structure(
@@ -378,10 +412,12 @@ def stability_structure(
     )
     write_csv_atomic(out_curves, curves, index=False)
     summary = {
+        "sizing": _sizing(settings["stability"], records),
         "data_source": "stillinger-weber",
         "scale": X.scale_statement(settings),
         "train_temperature": settings["train_temperature"],
         "stability": table.to_dict("records"),
+        "runs": [{k: r.get(k) for k in RUN_FIELDS} for r in records],
         "stability_settings": settings["stability"],
         "reference_runs_stable": sum(r["stable"] for r in reference),
         "reference_runs": len(reference),

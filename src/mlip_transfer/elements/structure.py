@@ -83,47 +83,78 @@ def curve_difference(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum(np.abs(np.asarray(a) - np.asarray(b)) * np.gradient(np.asarray(x))))
 
 
+def _shapes(positions: np.ndarray, cell: np.ndarray, shape: Mapping[str, Any]) -> dict[str, tuple]:
+    return {
+        "rdf": rdf(positions, cell, r_max=shape["rdf_max"], bins=shape["rdf_bins"]),
+        "adf": adf(positions, cell, cutoff=shape["adf_cutoff"], bins=shape["adf_bins"]),
+    }
+
+
+def _distances(curves: Mapping[str, tuple], reference: Mapping[str, tuple]) -> dict[str, float]:
+    return {
+        f"{kind}_difference": curve_difference(curves[kind][0], curves[kind][1], reference[kind][1])
+        for kind in ("rdf", "adf")
+    }
+
+
+def _seed_spread(per_seed: Mapping[str, dict[str, float]]) -> dict[str, Any]:
+    """Per-seed distances (seeds without stable frames left out) with mean, min and max."""
+    out: dict[str, Any] = {"seed_files": list(per_seed)}
+    for kind in ("rdf", "adf"):
+        values = [d[f"{kind}_difference"] for d in per_seed.values()]
+        out[f"{kind}_difference_seeds"] = values
+        out[f"{kind}_difference_seed_mean"] = float(np.mean(values)) if values else None
+        out[f"{kind}_difference_seed_min"] = float(np.min(values)) if values else None
+        out[f"{kind}_difference_seed_max"] = float(np.max(values)) if values else None
+    return out
+
+
 def compare_structures(
     *, frames: Mapping[str, Sequence[str | Path]], reference: str | Path, rdf_max: float,
     rdf_bins: int, adf_cutoff: float, adf_bins: int,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """RDF and ADF per method (stable runs of all its models pooled) and the SW reference.
 
-    Returns the curves (long table: method, kind, x, y) and per-method distances from the
-    reference (integrated absolute difference) with the number of frames used.
+    Args:
+        frames: Per method, one frames file per model (seed).
+
+    Returns:
+        The curves (long table: method, kind, x, y) and, per method, the distances of the
+        pooled curves from the reference (integrated absolute difference), the frames used,
+        and the same distance per model file that has stable frames
+        (``rdf_difference_seeds``, ``adf_difference_seeds``, their mean, min and max).
+
+    Raises:
+        DataError: The reference has no frames.
     """
-    groups: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    shape = {"rdf_max": rdf_max, "rdf_bins": rdf_bins, "adf_cutoff": adf_cutoff, "adf_bins": adf_bins}
     ref = np.load(reference)
-    groups["stillinger-weber"] = (ref["positions"], ref["cell"])
-    for method, paths in frames.items():
-        loaded = [np.load(p) for p in paths]
-        positions = np.concatenate([item["positions"] for item in loaded])
-        groups[method] = (positions, loaded[0]["cell"])
-    curves, stats = [], {}
-    reference_curves = None
-    for method, (positions, cell) in groups.items():
-        if len(positions) == 0:
-            stats[method] = {"frames": 0, "rdf_difference": None, "adf_difference": None}
-            continue
-        r, g = rdf(positions, cell, r_max=rdf_max, bins=rdf_bins)
-        theta, p = adf(positions, cell, cutoff=adf_cutoff, bins=adf_bins)
-        curves += [{"method": method, "kind": "rdf", "x": x, "y": y} for x, y in zip(r, g)]
-        curves += [{"method": method, "kind": "adf", "x": x, "y": y} for x, y in zip(theta, p)]
-        if method == "stillinger-weber":
-            reference_curves = (r, g, theta, p)
-        stats[method] = {"frames": int(len(positions)), "rdf": (r, g), "adf": (theta, p)}
-    if reference_curves is None:
+    if len(ref["positions"]) == 0:
         raise DataError("the Stillinger-Weber reference has no frames", file=str(reference))
-    out = {}
-    for method, item in stats.items():
-        if item["frames"] == 0:
-            out[method] = item
+    reference_curves = _shapes(ref["positions"], ref["cell"], shape)
+    curves = _long("stillinger-weber", reference_curves)
+    out: dict[str, Any] = {"stillinger-weber": {"frames": len(ref["positions"])}}
+    out["stillinger-weber"].update(_distances(reference_curves, reference_curves))
+    for method, paths in frames.items():
+        loaded = {str(p): np.load(p) for p in paths}
+        positions = np.concatenate([item["positions"] for item in loaded.values()])
+        if len(positions) == 0:
+            out[method] = {"frames": 0, "rdf_difference": None, "adf_difference": None,
+                           **_seed_spread({})}
             continue
-        r, g = item["rdf"]
-        theta, p = item["adf"]
-        out[method] = {
-            "frames": item["frames"],
-            "rdf_difference": curve_difference(r, g, reference_curves[1]),
-            "adf_difference": curve_difference(theta, p, reference_curves[3]),
+        pooled = _shapes(positions, next(iter(loaded.values()))["cell"], shape)
+        curves += _long(method, pooled)
+        per_seed = {
+            Path(name).stem: _distances(_shapes(item["positions"], item["cell"], shape), reference_curves)
+            for name, item in loaded.items() if len(item["positions"])
         }
+        out[method] = {"frames": len(positions), **_distances(pooled, reference_curves),
+                       **_seed_spread(per_seed)}
     return pd.DataFrame(curves), out
+
+
+def _long(method: str, shapes: Mapping[str, tuple]) -> list[dict[str, Any]]:
+    return [
+        {"method": method, "kind": kind, "x": x, "y": y}
+        for kind in ("rdf", "adf") for x, y in zip(*shapes[kind])
+    ]

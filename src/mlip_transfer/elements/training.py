@@ -2,13 +2,15 @@
 
 * Loss: mean squared error over force components (force matching only, as the study).
 * Optimiser: Adam, learning rate cosine-decayed from ``learning_rate`` to ``final_learning_rate``
-  over ``steps`` updates. Training length is a number of updates rather than epochs, so that a
-  1-sample and a 195-sample model get the same optimisation budget.
+  over ``max_steps`` updates.
+* Length: with validation frames and ``patience``, the run validates every ``validate_every``
+  updates and stops when ``patience`` updates bring no new best validation force MAE, or at
+  ``max_steps``; the best-validation weights are kept (:mod:`.convergence`), and the learning
+  curve goes to ``curve.csv``. Without them it runs ``max_steps`` updates.
 * Batches: frames are visited in a fresh seeded permutation per pass over the data, so the
   batch of every step is fixed by (seed, step) and a resumed run continues identically.
-* Energy shift: after training, the per-element constant that makes the mean training energy
-  right (least squares of ``E_ref - E_model`` over the element counts), because force matching
-  leaves the energy's constant undetermined.
+* Energy shift: after training, fitted on the training energies (:mod:`.evaluation`, which also
+  holds the test errors; ``evaluate`` and ``fit_energy_shift`` are re-exported here).
 * Checkpoints every ``checkpoint_every`` steps (model, optimiser, step, history, settings); a
   rerun with the same settings resumes from the newest readable one (an unreadable one is
   renamed to ``<name>.corrupt`` with a warning), one with other settings stops with a
@@ -38,6 +40,7 @@ from mlip_transfer.core.device import resolve_device
 from mlip_transfer.core.errors import ConfigError, DataError
 from mlip_transfer.core.files import write_csv_atomic
 from mlip_transfer.data.dataset import Frame
+from mlip_transfer.elements.convergence import CURVE_COLUMNS, EarlyStopping
 from mlip_transfer.elements.dimenet import (
     DimeNetPP,
     DimeNetSettings,
@@ -45,13 +48,16 @@ from mlip_transfer.elements.dimenet import (
     energy_and_forces,
     load_model,
 )
-from mlip_transfer.elements.graph import PeriodicGraph, build_graph, collate
+from mlip_transfer.elements.evaluation import evaluate, fit_energy_shift, frame_graph
+from mlip_transfer.elements.graph import PeriodicGraph, collate
 
 logger = logging.getLogger("mlip_transfer.elements.training")
 METHODS = ("scratch", "transfer")
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS_CHECKPOINT = "checkpoint.previous.pt"  # the fallback if checkpoint.pt is unreadable
 TRAIN_ERROR_FRAMES = 20
+__all__ = ["TrainSettings", "evaluate", "fit_energy_shift", "frame_graph", "frame_graphs",
+           "start_model", "train_force_matching"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,25 +65,38 @@ class TrainSettings:
     """One training run.
 
     Attributes:
-        steps: Optimiser updates.
+        max_steps: Optimiser updates at most (the cap; all of them without early stopping).
         batch_size: Frames per update (capped at the number of training frames).
         learning_rate, final_learning_rate: Cosine schedule from the first to the second.
         seed: Seeds the batches (and, for scratch models, the initial weights).
         checkpoint_every: Steps between checkpoints (0: only at the end).
         device: ``cpu``, ``cuda``, ``cuda:0`` or ``auto``.
+        patience: Updates without a new best validation error before stopping (0: none).
+        validate_every: Updates between validations (0: never; needs validation frames).
+        min_rel_improvement: A relative gain below this does not restart the patience clock
+            (the lower error is still kept as the best).
     """
 
-    steps: int
+    max_steps: int
     batch_size: int = 4
     learning_rate: float = 1e-3
     final_learning_rate: float = 1e-5
     seed: int = 0
     checkpoint_every: int = 50
     device: str = "cpu"
+    patience: int = 0
+    validate_every: int = 0
+    min_rel_improvement: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1:
-            raise ConfigError(f"steps and batch_size must be >= 1, got {self.steps}, {self.batch_size}")
+        if self.max_steps < 1 or self.batch_size < 1:
+            raise ConfigError(
+                f"max_steps and batch_size must be >= 1, got {self.max_steps}, {self.batch_size}"
+            )
+        if self.patience < 0 or self.validate_every < 0:
+            raise ConfigError("patience and validate_every must be >= 0")
+        if self.patience and not self.validate_every:
+            raise ConfigError("patience needs validate_every >= 1")
         if not 0 < self.final_learning_rate <= self.learning_rate:
             raise ConfigError(
                 "need 0 < final_learning_rate <= learning_rate, got "
@@ -85,15 +104,6 @@ class TrainSettings:
             )
         if self.checkpoint_every < 0:
             raise ConfigError("checkpoint_every must be >= 0")
-
-
-def frame_graph(frame: Frame, *, cutoff: float) -> PeriodicGraph:
-    """The periodic graph of a canonical frame."""
-    numbers = [atomic_numbers[symbol] for symbol in frame.species]
-    positions = np.asarray(frame.frac_coords) @ np.asarray(frame.lattice)
-    return build_graph(
-        numbers=numbers, positions=positions, cell=frame.lattice, cutoff=cutoff, name=frame.frame_id
-    )
 
 
 def frame_graphs(frames: Sequence[Frame], *, cutoff: float, progress: bool = False) -> list[PeriodicGraph]:
@@ -164,11 +174,12 @@ def _batch_indices(step: int, n: int, batch_size: int, seed: int) -> np.ndarray:
 
 def cosine_lr(step: int, settings: TrainSettings) -> float:
     lr0, lr1 = settings.learning_rate, settings.final_learning_rate
-    return lr1 + 0.5 * (lr0 - lr1) * (1 + math.cos(math.pi * step / settings.steps))
+    return lr1 + 0.5 * (lr0 - lr1) * (1 + math.cos(math.pi * step / settings.max_steps))
 
 
 def _run_settings(
-    settings: TrainSettings, frames: Sequence[Frame], model: DimeNetPP
+    settings: TrainSettings, frames: Sequence[Frame], model: DimeNetPP,
+    val_frames: Sequence[Frame] = (),
 ) -> tuple[str, dict[str, Any]]:
     """The run's signature (the hash earlier versions stored) and its settings by name."""
     ids = [f.frame_id for f in frames]
@@ -182,7 +193,25 @@ def _run_settings(
         "frames": f"{len(ids)} frames, ids sha256 {ids_sha}",
         **{f"model.{key}": value for key, value in asdict(model.settings).items()},
     }
+    if val_frames:
+        val_ids = [f.frame_id for f in val_frames]
+        val_sha = hashlib.sha256("\n".join(val_ids).encode()).hexdigest()[:12]
+        named["validation_frames"] = f"{len(val_ids)} frames, ids sha256 {val_sha}"
+        text += "\n" + "\n".join(val_ids)
     return hashlib.sha256(text.encode()).hexdigest()[:16], named
+
+
+def _validate(model: DimeNetPP, frames: Sequence[Frame], graphs: Sequence[PeriodicGraph]) -> float:
+    """Force MAE (meV/Å) on the validation frames; leaves the model in training mode."""
+    mae = evaluate(model, frames, graphs=graphs)["force_mae_mev_per_a"]
+    model.train()
+    return mae
+
+
+def _mean_loss(history: Sequence[dict[str, float]], since: int) -> float:
+    losses = [row["loss"] for row in history if row["step"] > since]
+    return float(np.mean(losses)) if losses else float("nan")
+
 
 def train_force_matching(
     *,
@@ -192,44 +221,69 @@ def train_force_matching(
     out_dir: str | Path,
     label: str = "model",
     progress: bool = True,
+    val_frames: Sequence[Frame] = (),
 ) -> dict[str, Any]:
     """Train ``model`` in place on the frames' forces, then fit its energy shift.
 
-    Writes ``history.csv`` (step, loss, force RMSE of the batch, learning rate, wall time) and
-    ``checkpoint.pt`` (the one before kept as ``checkpoint.previous.pt``, the fallback when
-    ``checkpoint.pt`` is unreadable) in ``out_dir``; returns a summary (steps, wall time, resumed step, shift,
-    errors on up to :data:`TRAIN_ERROR_FRAMES` training frames).
+    Writes ``history.csv`` (step, loss, force RMSE of the batch, learning rate, wall time),
+    ``curve.csv`` (step, mean training loss, validation force MAE; only with ``val_frames``)
+    and ``checkpoint.pt`` (the one before kept as ``checkpoint.previous.pt``, the fallback when
+    ``checkpoint.pt`` is unreadable) in ``out_dir``; returns a summary (updates, best step,
+    whether the stop rule ended the run, wall time, resumed step, shift, errors on up to
+    :data:`TRAIN_ERROR_FRAMES` training frames).
+
+    Args:
+        val_frames: Validation frames (never training frames); with them the run validates
+            every ``settings.validate_every`` updates, stops after ``settings.patience``
+            updates without a new best, and ends with the best-validation weights.
 
     Raises:
         DataError: No frames, or a frame without forces.
-        ConfigError: A checkpoint in ``out_dir`` was written with other settings or frames.
+        ConfigError: A checkpoint in ``out_dir`` was written with other settings or frames,
+            or ``patience`` is set without validation frames.
         FloatingPointError: The loss became NaN or infinite.
     """
     frames = _labelled_frames(frames)
+    val_frames = _labelled_frames(val_frames) if val_frames else []
+    if settings.patience and not val_frames:
+        raise ConfigError(f"{label}: patience {settings.patience} needs validation frames")
+    validate_every = settings.validate_every if val_frames else 0
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(settings.device)
     dtype = next(model.parameters()).dtype
     model.to(device)
     graphs = frame_graphs(frames, cutoff=model.cutoff, progress=progress)
+    val_graphs = frame_graphs(val_frames, cutoff=model.cutoff)
     targets = _force_targets(frames, dtype)
     batch_size = min(settings.batch_size, len(frames))
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
-    signature, run_settings = _run_settings(settings, frames, model)
+    stopper = EarlyStopping(patience=settings.patience,
+                            min_rel_improvement=settings.min_rel_improvement)
+    signature, run_settings = _run_settings(settings, frames, model, val_frames)
     start_step, history, resumed = _resume(
-        out_dir, signature, run_settings, model, optimizer, label
+        out_dir, signature, run_settings, model, optimizer, stopper, label
     )
     resumed_or_saved = resumed
 
     def save(step: int) -> None:
         state = {"signature": signature, "settings": run_settings, "step": step, "history": history}
-        state.update(model=model.state_dict(), optimizer=optimizer.state_dict())
+        state.update(model=model.state_dict(), optimizer=optimizer.state_dict(),
+                     early_stop=stopper.state_dict())
         save_keeping_previous(state, out_dir / CHECKPOINT, out_dir / PREVIOUS_CHECKPOINT)
+
+    def validate(step: int) -> bool:
+        value = _validate(model, val_frames, val_graphs)
+        since = stopper.curve[-1]["step"] if stopper.curve else 0
+        return stopper.record(step=step, train_loss=_mean_loss(history, since), value=value,
+                              state=model.state_dict())
 
     wall_start = time.perf_counter()
     model.train()
-    steps = range(start_step, settings.steps)
-    bar = tqdm(steps, desc=label, unit="step", disable=not progress, mininterval=5)
+    if validate_every and not stopper.curve:
+        validate(0)  # the starting model: transfer may already be the best
+    end = start_step if stopper.stopped_at is not None else settings.max_steps
+    bar = tqdm(range(start_step, end), desc=label, unit="step", disable=not progress, mininterval=5)
     for step in bar:
         chosen = _batch_indices(step, len(frames), batch_size, settings.seed)
         batch = collate([graphs[k] for k in chosen], dtype=dtype).to(device)
@@ -238,18 +292,33 @@ def train_force_matching(
             model, optimizer, batch, target, lr=cosine_lr(step, settings), label=label, step=step
         )
         history.append({**row, "wall_s": time.perf_counter() - wall_start})
-        if settings.checkpoint_every and (step + 1) % settings.checkpoint_every == 0:
+        stop = bool(validate_every and (step + 1) % validate_every == 0 and validate(step + 1))
+        if stop or (settings.checkpoint_every and (step + 1) % settings.checkpoint_every == 0):
             save(step + 1)
             resumed_or_saved = step + 1
+        if stop:
+            break
     bar.close()
-    if resumed_or_saved != settings.steps:  # not twice: the one before stays the fallback
-        save(settings.steps)
+    trained = len(history)
+    if resumed_or_saved != trained:  # not twice: the one before stays the fallback
+        save(trained)
     write_csv_atomic(out_dir / "history.csv", pd.DataFrame(history), index=False)
+    if val_frames:
+        write_csv_atomic(out_dir / "curve.csv", pd.DataFrame(stopper.curve, columns=CURVE_COLUMNS),
+                         index=False)
+    if stopper.best_state is not None:
+        model.load_state_dict(stopper.best_state)
     fitted = _after_training(model, graphs, frames, seed=settings.seed)  # before wall_s: counted
     return {
         "label": label,
         "frames": len(frames),
-        "steps": settings.steps,
+        "validation_frames": len(val_frames),
+        "steps": trained,
+        "max_steps": settings.max_steps,
+        "best_step": trained if stopper.best_step is None else stopper.best_step,
+        "best_val_force_mae_mev_per_a": stopper.best_value,
+        "stopped_early": stopper.stopped_at is not None,
+        "converged": stopper.stopped_at is not None,
         "batch_size": batch_size,
         "resumed_from_step": resumed,
         "wall_s": time.perf_counter() - wall_start,
@@ -271,9 +340,9 @@ def _labelled_frames(frames: Sequence[Frame]) -> list[Frame]:
 
 def _resume(
     out_dir: Path, signature: str, run_settings: dict[str, Any], model: DimeNetPP,
-    optimizer: torch.optim.Optimizer, label: str,
+    optimizer: torch.optim.Optimizer, stopper: EarlyStopping, label: str,
 ) -> tuple[int, list[dict[str, float]], int | None]:
-    """Restore model and optimizer from ``checkpoint.pt``, else ``checkpoint.previous.pt``.
+    """Restore model, optimizer and stop rule from ``checkpoint.pt``, else the previous one.
 
     Returns:
         ``(start_step, history, resumed_from_step)``; ``(0, [], None)`` without a checkpoint.
@@ -287,6 +356,8 @@ def _resume(
     checkpoint, state = found
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
+    if "early_stop" in state:
+        stopper.load_state_dict(state["early_stop"])
     logger.info("%s: resuming from %s, step %d", label, checkpoint.name, state["step"])
     return state["step"], state["history"], state["step"]
 
@@ -330,65 +401,3 @@ def _after_training(
     shown = sorted(np.random.default_rng(seed).permutation(len(frames))[:TRAIN_ERROR_FRAMES])
     errors = evaluate(model, [frames[k] for k in shown], graphs=[graphs[k] for k in shown])
     return {"energy_shift_per_atom": shift, "train_errors": errors}
-
-
-def _predict(
-    model: DimeNetPP, graphs: Sequence[PeriodicGraph], *, batch_size: int = 4, forces: bool = True
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Energies (eV) and, optionally, forces (eV/Å) of each graph."""
-    device = next(model.parameters()).device
-    dtype = next(model.parameters()).dtype
-    energies, all_forces = [], []
-    for start in range(0, len(graphs), batch_size):
-        chunk = graphs[start : start + batch_size]
-        batch = collate(chunk, dtype=dtype).to(device)
-        if forces:
-            energy, force = energy_and_forces(model, batch)
-            split = np.cumsum([g.n_atoms for g in chunk])[:-1]
-            all_forces.extend(np.split(force.detach().cpu().numpy(), split))
-        else:
-            with torch.no_grad():
-                energy = model(batch)
-        energies.extend(energy.detach().cpu().numpy().tolist())
-    return np.asarray(energies), all_forces
-
-
-def fit_energy_shift(
-    model: DimeNetPP, graphs: Sequence[PeriodicGraph], frames: Sequence[Frame]
-) -> dict[str, float]:
-    """Set the per-element energy shift to the least-squares fit of the training energies."""
-    with torch.no_grad():
-        model.energy_shift.zero_()
-    predicted, _ = _predict(model, graphs, forces=False)
-    reference = np.array([f.energy for f in frames], dtype=float)
-    elements = sorted({el for f in frames for el in f.species})
-    counts = np.array([[f.species.count(el) for el in elements] for f in frames], dtype=float)
-    shift, *_ = np.linalg.lstsq(counts, reference - predicted, rcond=None)
-    with torch.no_grad():
-        for element, value in zip(elements, shift):
-            model.energy_shift[atomic_numbers[element]] = float(value)
-    return {element: float(value) for element, value in zip(elements, shift)}
-
-
-def evaluate(
-    model: DimeNetPP,
-    frames: Sequence[Frame],
-    *,
-    graphs: Sequence[PeriodicGraph] | None = None,
-    batch_size: int = 4,
-) -> dict[str, float]:
-    """Force MAE and RMSE (meV/Å, over components) and energy MAE (meV/atom) on ``frames``."""
-    if not frames:
-        raise DataError("no frames to evaluate")
-    graphs = frame_graphs(frames, cutoff=model.cutoff) if graphs is None else graphs
-    model.eval()
-    energies, forces = _predict(model, graphs, batch_size=batch_size)
-    force_error = np.concatenate([(p - np.asarray(f.forces)).ravel() for p, f in zip(forces, frames)])
-    energy_error = np.array([(e - f.energy) / f.n_atoms for e, f in zip(energies, frames)])
-    return {
-        "n_frames": len(frames),
-        "force_mae_mev_per_a": float(np.mean(np.abs(force_error)) * 1000),
-        "force_rmse_mev_per_a": float(np.sqrt(np.mean(force_error**2)) * 1000),
-        "energy_mae_mev_per_atom": float(np.mean(np.abs(energy_error)) * 1000),
-        "finite": bool(np.all(np.isfinite(force_error)) and np.all(np.isfinite(energy_error))),
-    }
