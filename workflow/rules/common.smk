@@ -112,7 +112,11 @@ def teacher_targets():
     return [
         f"{OUT}/teachers/teacher_accuracy.json",
         *notebook_targets([TEACHER_FIGURE]),
-        *([f"{OUT}/teachers/ranking/method_ranking.md"] if config["teachers"]["compare_runs"] else []),
+        *(
+            [f"{OUT}/teachers/ranking/method_ranking.md"]
+            if config["teachers"]["compare_runs"]
+            else []
+        ),
     ]
 
 

@@ -98,7 +98,9 @@ rule diagnose_source_model:
     output:
         markdown=f"{ENERGY}/diagnose.md",
         json=f"{ENERGY}/diagnose.json",
-        elements=multiext(f"{ENERGY}/diagnose_elements/elements", ".md", ".json", ".csv", ".png"),
+        elements=multiext(
+            f"{ENERGY}/diagnose_elements/elements", ".md", ".json", ".csv", ".png"
+        ),
     log:
         f"{LOGS}/diagnose_source_model.log",
     conda:
