@@ -1,0 +1,211 @@
+"""Jobs of the data-budget estimate; the Snakemake scripts and ``mlip-transfer data-budget`` only
+call these.
+
+Every point is trained with the recipe of the full-size training (``train_method``): the
+``training`` section's epochs, batch size, learning-rate schedule, loss and device; the same
+capped validation frames (:func:`~mlip_transfer.transfer.frames.capped_validation`); a seeded
+subset of the training split that, for the training seed, is contained in the full-size one
+(:func:`~mlip_transfer.transfer.frames.seeded_subset`); and the AtomRef fitted as the full-size
+training fits it (``data_budget.atomref_frames: all``). Only the subset size differs, so the line
+read at N_full predicts the last validation row of ``training/{method}/history.csv``. Unlike
+``train_method``, a point validates only before training and after its last epoch (the same
+last-epoch number, fewer validations) and records no gradients.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from mlip_transfer.budget import estimate, report
+from mlip_transfer.budget.settings import DataBudgetSettings
+from mlip_transfer.core.errors import DataError
+from mlip_transfer.core.files import write_csv_atomic, write_json_atomic, write_text_atomic
+
+if TYPE_CHECKING:
+    from mlip_transfer.data.dataset import Frame
+
+logger = logging.getLogger("mlip_transfer.budget.jobs")
+POINTS_FILE, JSON_FILE, MARKDOWN_FILE = "data_budget_points.csv", "data_budget.json", "data_budget.md"
+
+
+def full_size(train_frames: Sequence[Frame], training: Mapping[str, Any]) -> int:
+    """N_full: the training frames ``train_method`` trains on (``max_train_frames`` caps)."""
+    cap = training.get("max_train_frames")
+    return len(train_frames) if cap is None else min(len(train_frames), int(cap))
+
+
+def train_point(
+    *,
+    train_frames: Sequence[Frame],
+    val_frames: Sequence[Frame],
+    method: str,
+    size: int,
+    seed: int,
+    out_dir: str | Path,
+    training: Mapping[str, Any],
+    atomref_frames: str = "all",
+    source_model: Any = None,
+) -> dict[str, Any]:
+    """Train ``method`` on ``size`` frames of ``train_frames`` (seeded subset) with the
+    full-size recipe; the last epoch's validation MAEs (meV) and the steps taken.
+
+    Args:
+        train_frames: The whole training split (the subset is drawn from it).
+        val_frames: The capped validation frames of the run.
+        method, size, seed: The point.
+        out_dir: The training's folder (``history.csv``, ``steps.csv``, model).
+        training: The config's ``training`` section (the recipe).
+        atomref_frames: ``all`` (AtomRef on ``train_frames``, as ``train_method``) or ``subset``.
+        source_model: A loaded source CHGNet to copy (in-process runs); None: load by name.
+    """
+    from mlip_transfer.transfer.frames import seeded_subset
+    from mlip_transfer.transfer.methods import build_model
+    from mlip_transfer.transfer.settings import TrainSettings
+    from mlip_transfer.transfer.trainer import train
+
+    subset = seeded_subset(train_frames, size, seed=seed)
+    model, info = build_model(
+        method, train_frames=train_frames if atomref_frames == "all" else subset,
+        source_model_name=training["source_model"], seed=seed,
+        **({"source_model": source_model} if source_model is not None else {}),
+    )
+    settings = TrainSettings.from_config(training, seed=seed, validate_every=None,
+                                         keep_checkpoints=1)
+    result = train(model=model, train_frames=subset, val_frames=val_frames, method=method,
+                   out_dir=Path(out_dir), settings=settings, gradients=None, info=info,
+                   progress=False)
+    val = result.history[result.history["split"] == "val"].sort_values("epoch").iloc[-1]
+    steps = Path(out_dir) / "steps.csv"
+    return {
+        "method": method, "size": len(subset), "seed": seed, "epochs": settings.epochs,
+        "steps_taken": len(pd.read_csv(steps)) if steps.is_file() else None,
+        "n_val_frames": len(val_frames), "atomref_frames": atomref_frames,
+        "energy_mae_mev_per_atom": 1000 * float(val["energy_mae"]),
+        "force_mae_mev_per_a": 1000 * float(val["force_mae"]),
+    }
+
+
+def data_budget_point(
+    *,
+    frames: str | Path,
+    split: str | Path,
+    method: str,
+    fraction: float,
+    seed: int,
+    out_dir: str | Path,
+    result: str | Path,
+    training: Mapping[str, Any],
+    data_budget: Mapping[str, Any],
+    threads: int = 1,
+) -> dict[str, Any]:
+    """Rule ``data_budget_point``: one small fine-tune of the learning curve.
+
+    The size is ``fraction`` of N_full (:func:`full_size`), as
+    :meth:`DataBudgetSettings.sizes` caps it; the record (with ``n_full``) goes to ``result``.
+    """
+    import torch
+
+    from mlip_transfer.data.dataset import iter_frames
+    from mlip_transfer.data.split import read_split
+    from mlip_transfer.transfer.frames import capped_validation, frames_by_split
+
+    torch.set_num_threads(threads)
+    settings = DataBudgetSettings.from_config(data_budget)
+    grouped = frames_by_split(iter_frames(frames), read_split(split),
+                              functional=training["functional"])
+    n_full = full_size(grouped["train"], training)
+    sizes = settings.sizes(n_full)
+    if fraction not in sizes:
+        raise DataError(f"fraction {fraction} is not among data_budget.fractions {sorted(sizes)}",
+                        field="fraction")
+    record = train_point(
+        train_frames=grouped["train"], val_frames=capped_validation(grouped["val"], training),
+        method=method, size=sizes[fraction], seed=seed, out_dir=out_dir, training=training,
+        atomref_frames=settings.atomref_frames,
+    )
+    record |= {"fraction": fraction, "n_full": n_full}
+    write_json_atomic(result, record)
+    logger.info("result: %s", record)
+    return record
+
+
+def measured_full_size(histories: Sequence[str | Path]) -> dict[str, dict[str, float]]:
+    """Method (the folder's name) -> last validation row of its full-size ``history.csv`` (meV)."""
+    measured = {}
+    for path in histories:
+        val = pd.read_csv(path).query("split == 'val'").sort_values("epoch")
+        if val.empty:
+            raise DataError("no validation row", file=str(path), field="split")
+        last = val.iloc[-1]
+        measured[Path(path).parent.name] = {"energy": 1000 * float(last["energy_mae"]),
+                                            "force": 1000 * float(last["force_mae"])}
+    return measured
+
+
+def recipe_sentence(training: Mapping[str, Any]) -> str:
+    """The recipe every point (and the full-size training) shares, in one sentence."""
+    return (f"Every point: {training['epochs']} epochs, batch {training['batch_size']}, lr "
+            f"{training['learning_rate']} cosine to {training['final_learning_rate']}, "
+            f"{training['criterion']} loss, the same validation frames as the full-size training.")
+
+
+def write_report(
+    points: pd.DataFrame,
+    *,
+    n_full: int,
+    settings: DataBudgetSettings,
+    out_dir: str | Path,
+    measured: Mapping[str, Mapping[str, float]] | None = None,
+    banner: str = "",
+    recipe: str = "",
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Fit, extrapolate and write ``data_budget.{json,md}`` and the points table in ``out_dir``."""
+    out = Path(out_dir)
+    summary = estimate.summarize(points, n_full=n_full, methods=settings.methods,
+                                 confidence=settings.confidence, measured=measured)
+    summary |= {"data_banner": banner, "recipe": recipe, "settings": {
+        "fractions": list(settings.fractions), "max_size": settings.max_size,
+        "seeds": list(settings.seeds), "atomref_frames": settings.atomref_frames}, **(extra or {})}
+    summary["sentence"] = report.sentence(summary)
+    write_csv_atomic(out / POINTS_FILE, points, index=False)
+    write_json_atomic(out / JSON_FILE, summary, default=str)  # standard JSON: NaN -> null
+    write_text_atomic(out / MARKDOWN_FILE, report.markdown(summary, banner=banner, recipe=recipe))
+    logger.info("%s", summary["sentence"])
+    return summary
+
+
+def data_budget_report(
+    *,
+    results: Sequence[str | Path],
+    histories: Sequence[str | Path],
+    provenance: str | Path,
+    out_dir: str | Path,
+    training: Mapping[str, Any],
+    data_budget: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Rule ``data_budget``: collect the points, extrapolate to N_full, set the measured
+    full-size errors (the trained methods' ``history.csv``) beside the estimates.
+
+    Raises:
+        DataError: Points made for different full sizes (a result from an older run).
+    """
+    from mlip_transfer.core.provenance import DataSource
+
+    records = [json.loads(Path(path).read_text()) for path in results]
+    sizes = {r["n_full"] for r in records}
+    if len(sizes) != 1:
+        raise DataError(f"data-budget points were made for full sizes {sorted(sizes)}; rerun them",
+                        field="n_full")
+    points = pd.DataFrame(records).sort_values(["method", "size", "seed"]).reset_index(drop=True)
+    source = DataSource.read(Path(provenance).parent)
+    return write_report(points, n_full=sizes.pop(), settings=DataBudgetSettings.from_config(data_budget),
+                        out_dir=out_dir, measured=measured_full_size(histories),
+                        banner=source.banner, recipe=recipe_sentence(training),
+                        extra={"data_source": source.name})
