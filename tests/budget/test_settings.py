@@ -47,3 +47,15 @@ def test_config_files_hold_valid_settings():
     for name in ("config.yaml", "smoke.yaml", "paper.yaml"):
         section = load_config(REPO_ROOT / "config" / name)["data_budget"]
         assert DataBudgetSettings.from_config(section).methods
+
+
+def test_the_workflow_config_check_refuses_bad_data_budget_settings():
+    from mlip_transfer.core.config import REPO_ROOT, load_config, validate_config
+
+    config = load_config(REPO_ROOT / "config" / "smoke.yaml")
+    config["data_budget"]["fractions"] = [0.01, 0.012]  # 1 and 1 of 64 frames
+    with pytest.raises(ConfigError, match="distinct sizes"):
+        validate_config(config)
+    config["data_budget"]["fractions"] = [0.25, 1.5]
+    with pytest.raises(ConfigError, match="data_budget.fractions"):
+        validate_config(config)

@@ -94,6 +94,15 @@ def benchmark_targets():
         f"{OUT}/scaling/scaling_fits.json",
         f"{OUT}/density/density_summary.csv",
         *notebook_targets([DENSITY_FIGURE, SCALING_FIGURE]),
+        *data_budget_targets(),
+    ]
+
+
+def data_budget_targets():
+    """The data-budget estimate (`snakemake budget`): its report and figure."""
+    return [
+        f"{OUT}/data_budget/data_budget.md",
+        *notebook_targets([BUDGET_FIGURE]),
     ]
 
 
