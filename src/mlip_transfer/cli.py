@@ -30,6 +30,7 @@ examples:
   mlip-transfer diagnose --data parsed/ --functional r2scan --max-frames 500 --json diagnosis.json
   mlip-transfer diagnose --xyz my_r2scan.xyz --per-element-out diagnosis/ --bootstrap 200
   mlip-transfer rank-teachers results results/chgnet_r2scan_teacher --out results/teachers/ranking
+  mlip-transfer data-budget --xyz my_r2scan.xyz --out budget/
 """
 
 
@@ -376,6 +377,10 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--tolerance", type=float, default=0.01,
                       help="relative difference within which two methods tie (default 0.01, as claims.point_tolerance)")
     rank.set_defaults(handler=_rank_teachers)
+
+    from mlip_transfer.budget.cli import add_parser as add_data_budget
+
+    add_data_budget(commands)
 
     commands.add_parser(
         "build-default",

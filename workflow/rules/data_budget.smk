@@ -12,26 +12,6 @@ rule budget:
         data_budget_targets(),
 
 
-def data_budget_jobs():
-    """Result files of every (method, fraction, seed) point job."""
-    return [
-        f"{BUDGET_DIR}/{method}/f{fraction}_seed{seed}/result.json"
-        for method in DATA_BUDGET["methods"]
-        for fraction in DATA_BUDGET["fractions"]
-        for seed in DATA_BUDGET["seeds"]
-    ]
-
-
-def data_budget_histories():
-    """The full-size trainings' histories of the methods this run trains (the measured
-    errors the estimates are set beside)."""
-    return [
-        f"{TRAIN_DIR}/{method}/history.csv"
-        for method in DATA_BUDGET["methods"]
-        if method in METHODS
-    ]
-
-
 rule data_budget_point:
     input:
         frames=f"{DATA}/frames.jsonl.gz",

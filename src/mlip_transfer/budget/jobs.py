@@ -209,3 +209,62 @@ def data_budget_report(
                         out_dir=out_dir, measured=measured_full_size(histories),
                         banner=source.banner, recipe=recipe_sentence(training),
                         extra={"data_source": source.name})
+
+
+def run_local(
+    *,
+    frames: Sequence[Frame],
+    split: Mapping[str, str],
+    settings: DataBudgetSettings,
+    training: Mapping[str, Any],
+    out_dir: str | Path,
+    measure_full: bool = False,
+    banner: str = "",
+) -> dict[str, Any]:
+    """``mlip-transfer data-budget``: every point in this process, one after the other, then
+    the report in ``out_dir`` (trainings under ``out_dir/trainings``).
+
+    Args:
+        frames: The user's frames (other functionals than ``training["functional"]`` ignored).
+        split: Material id -> ``train`` / ``val`` / ``test``.
+        settings, training: The estimate's settings and the training recipe.
+        out_dir: Output folder.
+        measure_full: Also train every method on the full size with the same recipe, and set
+            its validation error beside the estimate (costs more than all points together).
+        banner: Data banner at the top of the report.
+
+    Raises:
+        DataError: No validation frames, or too few training frames.
+    """
+    from mlip_transfer.transfer.frames import capped_validation, frames_by_split
+    from mlip_transfer.transfer.models import load_chgnet
+
+    grouped = frames_by_split(frames, split, functional=training["functional"])
+    if not grouped["val"]:
+        raise DataError(f"no {training['functional']} validation frames: the estimate validates "
+                        "every point on the validation split", field="split")
+    val = capped_validation(grouped["val"], training)
+    n_full = full_size(grouped["train"], training)
+    sizes = settings.sizes(n_full)
+    source = load_chgnet(training["source_model"])
+    trainings = Path(out_dir) / "trainings"
+    records, measured = [], {}
+    for method in settings.methods:
+        for fraction, size in sizes.items():
+            for seed in settings.seeds:
+                logger.info("%s: %d of %d frames, seed %d", method, size, n_full, seed)
+                record = train_point(train_frames=grouped["train"], val_frames=val, method=method,
+                                     size=size, seed=seed, training=training, source_model=source,
+                                     out_dir=trainings / method / f"n{size}_seed{seed}",
+                                     atomref_frames=settings.atomref_frames)
+                records.append(record | {"fraction": fraction, "n_full": n_full})
+        if measure_full:
+            seed = training["seed"]
+            full = train_point(train_frames=grouped["train"], val_frames=val, method=method,
+                               size=n_full, seed=seed, training=training, source_model=source,
+                               out_dir=trainings / method / "full", atomref_frames="all")
+            measured[method] = {"energy": full["energy_mae_mev_per_atom"],
+                                "force": full["force_mae_mev_per_a"]}
+    points = pd.DataFrame(records).sort_values(["method", "size", "seed"]).reset_index(drop=True)
+    return write_report(points, n_full=n_full, settings=settings, out_dir=out_dir,
+                        measured=measured, banner=banner, recipe=recipe_sentence(training))

@@ -50,8 +50,8 @@ def markdown(summary: Mapping[str, Any], *, banner: str = "", recipe: str = "") 
         f"Full training size N_full = {summary['n_full']} frames. Interval: {pct} % "
         f"{summary['interval']}. {recipe}".rstrip(),
         "",
-        f"| target | method | sizes fitted | slope | R² | estimate at N_full | {pct} % interval "
-        "| N_full / largest size | measured at N_full |",
+        (f"| target | method | sizes fitted | slope | R² | estimate at N_full | {pct} % interval "
+         "| N_full / largest size | measured at N_full |"),
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for target, entry in summary["targets"].items():

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from mlip_transfer.budget.estimate import prediction_interval
 from mlip_transfer.core.provenance import DataSource
@@ -27,7 +28,7 @@ def plot_data_budget(points: pd.DataFrame, summary: Mapping, *, source: DataSour
     fig, axes = plt.subplots(1, 2, figsize=(12.5, 5.6))
     for ax, target in zip(axes, TARGETS, strict=True):
         column = TARGETS[target]
-        for method, row in summary["targets"][target]["estimates"].items():
+        for k, (method, row) in enumerate(summary["targets"][target]["estimates"].items()):
             color = METHOD_COLORS.get(method, "#777777")
             mine = points[points["method"] == method]
             ax.scatter(mine["size"], mine[column], color=color, s=22, zorder=3)
@@ -46,12 +47,13 @@ def plot_data_budget(points: pd.DataFrame, summary: Mapping, *, source: DataSour
             interval = np.isfinite(row["low"] or np.nan)
             yerr = ([[row["predicted"] - row["low"]], [row["high"] - row["predicted"]]]
                     if interval else None)
-            ax.errorbar([n_full], [row["predicted"]], yerr=yerr, fmt="s", color=color, ms=6,
+            at = n_full * 1.04**k  # side by side, not on top of each other
+            ax.errorbar([at], [row["predicted"]], yerr=yerr, fmt="s", color=color, ms=6,
                         capsize=4, mfc="white",
                         label=f"  estimate at N_full {row['predicted']:.4g}"
                         + (f" [{row['low']:.4g}, {row['high']:.4g}]" if interval else " (no interval)"))
             if row.get("measured") is not None and np.isfinite(row["measured"]):
-                ax.plot([n_full], [row["measured"]], "*", color=color, ms=12, mec="black",
+                ax.plot([at], [row["measured"]], "*", color=color, ms=12, mec="black",
                         mew=0.5, label=f"  measured at N_full {row['measured']:.4g}")
         ax.axvline(n_full, color="#999999", ls="--", lw=0.8)
         ax.text(n_full, 1.01, f"N_full = {n_full}\n(extrapolation)", ha="center", va="bottom",
@@ -61,6 +63,7 @@ def plot_data_budget(points: pd.DataFrame, summary: Mapping, *, source: DataSour
         _plain_log_ticks(ax.yaxis, ax.get_ylim())
         sizes = sorted({*points["size"].astype(int), int(n_full)})
         ax.set_xticks(sizes, [f"{s:g}" for s in sizes])
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set(xlabel="training frames (subsamples of the training split)",
                ylabel=f"validation {TARGET_TITLES[target]}",
                title=f"{'ab'[list(TARGETS).index(target)]}  {target}: {pct} % prediction band\n")
