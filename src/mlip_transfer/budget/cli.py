@@ -61,7 +61,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--measure-full", action="store_true",
                         help="also train every method at the full size and set its error beside the estimate (slow)")
     parser.add_argument("--split-seed", type=int, default=42, help="seed of the 8:1:1 split by material (default 42)")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=_data_budget)
 
 
 def _training(args: argparse.Namespace) -> dict[str, Any]:
@@ -101,7 +101,7 @@ def _frames_and_split(args: argparse.Namespace, functional: str) -> tuple[list, 
     return frames, split, banner
 
 
-def run(args: argparse.Namespace) -> int:
+def _data_budget(args: argparse.Namespace) -> int:
     """Run the points in-process, print the report, write it to ``--out``."""
     from mlip_transfer.budget.jobs import MARKDOWN_FILE, run_local
     from mlip_transfer.budget.settings import DataBudgetSettings
