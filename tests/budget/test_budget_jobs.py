@@ -63,7 +63,15 @@ def test_cli_on_a_canonical_folder_extrapolates_beside_the_measured_full_size(
     assert row["low"] is None  # two sizes: a line, no interval
     # No Scratch curve: no verdict, and the sentence says why.
     assert summary["targets"]["force"]["verdicts"] == {} and "no verdict" in summary["sentence"]
-    assert (out / "trainings" / "4_refit_atomref" / "full" / "history.csv").is_file()
+    # Every point starts from the AtomRef fitted once on all training frames, and validates
+    # only after its last epoch (no epoch-0 row).
+    trainings = out / "trainings" / "4_refit_atomref"
+    starts = [json.loads((trainings / name / "train_summary.json").read_text())["model_info"]
+              for name in ("n2_seed0", "n4_seed0", "full")]
+    assert starts[0]["atomref"] == starts[1]["atomref"] == starts[2]["atomref"]
+    assert "all 8 training frames" in starts[0]["atomref_start"]
+    history = pd.read_csv(trainings / "n2_seed0" / "history.csv").query("split == 'val'")
+    assert list(history["epoch"]) == [1]
 
 
 def test_cli_refuses_fractions_that_collapse(tiny, tmp_path, capsys):
@@ -94,3 +102,21 @@ def test_measured_full_size_is_the_last_validation_row(tmp_path):
                   "energy_mae": [0.3, 0.2, 0.1, 0.25], "force_mae": [0.2, 0.1, 0.1, 0.15]}
                  ).to_csv(path, index=False)
     assert jobs.measured_full_size([path]) == {"4_refit_atomref": {"energy": 250.0, "force": 150.0}}
+
+
+def test_point_refuses_an_atomref_fitted_on_another_split(tiny, tmp_path):
+    from mlip_transfer.data.dataset import write_frames
+    from mlip_transfer.data.split import write_split
+
+    frames, split = tiny
+    write_frames(tmp_path / "frames.jsonl.gz", frames)
+    write_split(tmp_path / "split.csv", split)
+    summary = tmp_path / "train_summary.json"
+    summary.write_text(json.dumps({"model_info": {"n_atomref_frames": 350, "atomref": {}}}))
+    with pytest.raises(DataError, match="fitted on 350 frames, the training split holds 8"):
+        jobs.data_budget_point(
+            frames=tmp_path / "frames.jsonl.gz", split=tmp_path / "split.csv",
+            method="4_refit_atomref", fraction=0.5, seed=0, out_dir=tmp_path / "point",
+            result=tmp_path / "result.json", training=TRAINING, summary=summary,
+            data_budget={"methods": ["4_refit_atomref"], "fractions": [0.25, 0.5]},
+        )

@@ -215,6 +215,15 @@ def data_budget_jobs():
     ]
 
 
+def data_budget_atomref(wildcards):
+    """The full-size training's train_summary.json, whose AtomRef (fitted on the whole
+    training split) a point starts from; none when the run does not train the method or the
+    points fit their own (data_budget.atomref_frames: subset)."""
+    if wildcards.method in METHODS and DATA_BUDGET["atomref_frames"] == "all":
+        return {"summary": f"{TRAIN_DIR}/{wildcards.method}/train_summary.json"}
+    return {}
+
+
 def data_budget_histories():
     """The full-size trainings' histories of the methods this run trains (the measured
     errors the estimates are set beside)."""

@@ -14,6 +14,7 @@ rule budget:
 
 rule data_budget_point:
     input:
+        unpack(data_budget_atomref),
         frames=f"{DATA}/frames.jsonl.gz",
         split=f"{DATA}/split.csv",
     output:

@@ -10,4 +10,5 @@ with rule_log(smk.log[0], f"data_budget {method} fraction={fraction} seed={seed}
         frames=smk.input.frames, split=smk.input.split, method=method, fraction=fraction,
         seed=seed, out_dir=smk.params.out_dir, result=smk.output.result,
         training=smk.params.training, data_budget=smk.params.data_budget, threads=smk.threads,
+        summary=smk.input.get("summary"),
     )

@@ -6,10 +6,12 @@ Every point is trained with the recipe of the full-size training (``train_method
 capped validation frames (:func:`~mlip_transfer.transfer.frames.capped_validation`); a seeded
 subset of the training split that, for the training seed, is contained in the full-size one
 (:func:`~mlip_transfer.transfer.frames.seeded_subset`); and the AtomRef fitted as the full-size
-training fits it (``data_budget.atomref_frames: all``). Only the subset size differs, so the line
-read at N_full predicts the last validation row of ``training/{method}/history.csv``. Unlike
-``train_method``, a point validates only before training and after its last epoch (the same
-last-epoch number, fewer validations) and records no gradients.
+training fits it (``data_budget.atomref_frames: all``: taken from the full-size training's
+``train_summary.json`` where the run has one, so Method 4r's source predictions on the whole
+split are made once). Only the subset size differs, so the line read at N_full predicts the
+last validation row of ``training/{method}/history.csv``. Unlike ``train_method``, a point
+validates only after its last epoch (the same last-epoch number; validation draws no random
+numbers, so the training is the same) and records no gradients.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("mlip_transfer.budget.jobs")
 POINTS_FILE, JSON_FILE, MARKDOWN_FILE = "data_budget_points.csv", "data_budget.json", "data_budget.md"
+# Methods whose starting AtomRef is fitted to the training frames (Methods 2 and 3 keep the
+# source's).
+ATOMREF_FITTED = ("1_scratch", "4_refit_atomref", "4r_residual_atomref")
 
 
 def full_size(train_frames: Sequence[Frame], training: Mapping[str, Any]) -> int:
@@ -50,6 +55,7 @@ def train_point(
     out_dir: str | Path,
     training: Mapping[str, Any],
     atomref_frames: str = "all",
+    atomref: Mapping[str, float] | None = None,
     source_model: Any = None,
 ) -> dict[str, Any]:
     """Train ``method`` on ``size`` frames of ``train_frames`` (seeded subset) with the
@@ -62,21 +68,34 @@ def train_point(
         out_dir: The training's folder (``history.csv``, ``steps.csv``, model).
         training: The config's ``training`` section (the recipe).
         atomref_frames: ``all`` (AtomRef on ``train_frames``, as ``train_method``) or ``subset``.
+        atomref: With ``all``: the AtomRef already fitted on ``train_frames`` (element ->
+            eV/atom; the full-size training's, or :func:`full_atomref`'s), written over the
+            subset's fit. The AtomRef is the only part of a starting model that depends on
+            the frames, so the start is the same as a fit on every frame, without Method 4r's
+            source predictions on the whole split (minutes on the default data).
         source_model: A loaded source CHGNet to copy (in-process runs); None: load by name.
     """
+    from mlip_transfer.energy_scale.chgnet_atomref import read_model_atomref, set_model_atomref
     from mlip_transfer.transfer.frames import seeded_subset
     from mlip_transfer.transfer.methods import build_model
     from mlip_transfer.transfer.settings import TrainSettings
     from mlip_transfer.transfer.trainer import train
 
     subset = seeded_subset(train_frames, size, seed=seed)
+    given = atomref is not None and atomref_frames == "all"
     model, info = build_model(
-        method, train_frames=train_frames if atomref_frames == "all" else subset,
+        method, train_frames=subset if given or atomref_frames == "subset" else train_frames,
         source_model_name=training["source_model"], seed=seed,
         **({"source_model": source_model} if source_model is not None else {}),
     )
+    if given and method in ATOMREF_FITTED:
+        set_model_atomref(model, atomref)
+        info["atomref"] = read_model_atomref(model)
+        info["atomref_start"] = (f"the AtomRef {method} fits on all {len(train_frames)} "
+                                 "training frames (the full-size training's), frozen")
+    # Only the last epoch counts: no validation before training, none between epochs.
     settings = TrainSettings.from_config(training, seed=seed, validate_every=None,
-                                         keep_checkpoints=1)
+                                         keep_checkpoints=1, validate_before=False)
     result = train(model=model, train_frames=subset, val_frames=val_frames, method=method,
                    out_dir=Path(out_dir), settings=settings, gradients=None, info=info,
                    progress=False)
@@ -103,11 +122,17 @@ def data_budget_point(
     training: Mapping[str, Any],
     data_budget: Mapping[str, Any],
     threads: int = 1,
+    summary: str | Path | None = None,
 ) -> dict[str, Any]:
     """Rule ``data_budget_point``: one small fine-tune of the learning curve.
 
     The size is ``fraction`` of N_full (:func:`full_size`), as
     :meth:`DataBudgetSettings.sizes` caps it; the record (with ``n_full``) goes to ``result``.
+    ``summary``: the full-size training's ``train_summary.json``, whose AtomRef (fitted on the
+    same training split) the point starts from (``atomref_frames: all``); None: fit it here.
+
+    Raises:
+        DataError: ``summary``'s AtomRef was fitted on another number of training frames.
     """
     import torch
 
@@ -124,10 +149,18 @@ def data_budget_point(
     if fraction not in sizes:
         raise DataError(f"fraction {fraction} is not among data_budget.fractions {sorted(sizes)}",
                         field="fraction")
+    atomref = None
+    if summary is not None and settings.atomref_frames == "all":
+        info = json.loads(Path(summary).read_text())["model_info"]
+        if info.get("n_atomref_frames") != len(grouped["train"]):
+            raise DataError(f"AtomRef fitted on {info.get('n_atomref_frames')} frames, the training "
+                            f"split holds {len(grouped['train'])}", file=str(summary),
+                            field="model_info.n_atomref_frames")
+        atomref = info["atomref"]
     record = train_point(
         train_frames=grouped["train"], val_frames=capped_validation(grouped["val"], training),
         method=method, size=sizes[fraction], seed=seed, out_dir=out_dir, training=training,
-        atomref_frames=settings.atomref_frames,
+        atomref_frames=settings.atomref_frames, atomref=atomref,
     )
     record |= {"fraction": fraction, "n_full": n_full}
     write_json_atomic(result, record)
@@ -250,19 +283,27 @@ def run_local(
     trainings = Path(out_dir) / "trainings"
     records, measured = [], {}
     for method in settings.methods:
+        atomref = None
+        if settings.atomref_frames == "all" and method in ATOMREF_FITTED:
+            from mlip_transfer.transfer.methods import build_model
+
+            # One fit on every training frame per method, shared by all its points.
+            atomref = build_model(method, train_frames=grouped["train"],
+                                  source_model=source)[1]["atomref"]
         for fraction, size in sizes.items():
             for seed in settings.seeds:
                 logger.info("%s: %d of %d frames, seed %d", method, size, n_full, seed)
                 record = train_point(train_frames=grouped["train"], val_frames=val, method=method,
                                      size=size, seed=seed, training=training, source_model=source,
                                      out_dir=trainings / method / f"n{size}_seed{seed}",
-                                     atomref_frames=settings.atomref_frames)
+                                     atomref_frames=settings.atomref_frames, atomref=atomref)
                 records.append(record | {"fraction": fraction, "n_full": n_full})
         if measure_full:
             seed = training["seed"]
             full = train_point(train_frames=grouped["train"], val_frames=val, method=method,
                                size=n_full, seed=seed, training=training, source_model=source,
-                               out_dir=trainings / method / "full", atomref_frames="all")
+                               out_dir=trainings / method / "full", atomref_frames="all",
+                               atomref=atomref)
             measured[method] = {"energy": full["energy_mae_mev_per_atom"],
                                 "force": full["force_mae_mev_per_a"]}
     points = pd.DataFrame(records).sort_values(["method", "size", "seed"]).reset_index(drop=True)
