@@ -54,6 +54,10 @@ rule data_budget:
         f"{LOGS}/data_budget.log",
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         training=TRAINING,
         data_budget=DATA_BUDGET,
@@ -79,6 +83,10 @@ rule data_budget_figure:
         f"{LOGS}/{BUDGET_FIGURE}.log",
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         data_dir=lambda wildcards, input: Path(input.provenance).parent,
         budget_dir=lambda wildcards, input: Path(input.summary).parent,
