@@ -63,8 +63,8 @@ def plot_dimers(
     ylim: tuple[float, float] = (-10.0, 40.0),
 ) -> Figure:
     """One panel per element: each model's dimer energy relative to its value at the longest
-    distance, the source model's dashed in black; a panel's title names the models that lost
-    the wall there."""
+    distance, the source model's dashed in black (its own report, ``is_source_model``, is not
+    drawn again); a panel's title names the models that lost the wall there."""
     elements = list(dict.fromkeys(curves["element"]))
     n_cols = min(4, max(1, len(elements)))
     n_rows = math.ceil(len(elements) / n_cols) or 1
@@ -74,9 +74,12 @@ def plot_dimers(
     for ax, element in zip(axes.flat, elements):
         reference = first[first["element"] == element]
         far = reference["source_energy"].iloc[-1]
+        source_name = next(iter(reports.values()))["source_model"]
         ax.plot(reference["distance"], reference["source_energy"] - far, "k--", lw=1.5,
-                label="source model")
+                label=f"source model ({source_name})")
         for model, rows in curves[curves["element"] == element].groupby("model", sort=False):
+            if reports[model].get("is_source_model"):
+                continue  # the dashed curve
             ax.plot(rows["distance"], rows["relative_energy"], lw=1.2, label=label(model),
                     color=METHOD_COLORS.get(model, None))
         lost = [label(m) for m, r in reports.items() if element in r["dimers"]["lost"]]

@@ -273,6 +273,7 @@ def retention_report(
     reference: RetentionReference,
     settings: RetentionSettings,
     calculator: Any = None,
+    is_source: bool = False,
 ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
     """One model's retention report against a run's reference.
 
@@ -282,6 +283,7 @@ def retention_report(
         reference: :class:`RetentionReference` of the run.
         settings: The report's settings.
         calculator: An ASE calculator for the NVT runs instead of chgnet's (tests).
+        is_source: The model is the source model itself (its row is the baseline; recorded).
 
     Returns:
         ``(summary, dimers, md)``: the ``retention.json`` content, the dimer curves with the
@@ -305,6 +307,7 @@ def retention_report(
     summary = {
         "model": label,
         "source_model": reference.source_model,
+        "is_source_model": is_source,
         "source_labels": source_labels and {
             **source_labels,
             "reference": f"source model {reference.source_model} on the test frames' structures",

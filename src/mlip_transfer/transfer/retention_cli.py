@@ -91,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
         info={"target_functional": args.functional, "data": args.data or list(args.xyz)},
     )  # fmt: skip
     summary, curves, md = retention_report(label=str(args.model), model=model,
-                                           reference=reference, settings=settings)
+                                           reference=reference, settings=settings,
+                                           is_source=args.model == args.source_model)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "retention.json", summary, default=str)

@@ -102,7 +102,7 @@ def retention_model(
     settings = settings_from_config(evaluation, training)
     summary, curves, md = retention_report(
         label=label, model=load_chgnet(model), reference=RetentionReference.read(reference_dir),
-        settings=settings,
+        settings=settings, is_source=str(model) == str(training["source_model"]),
     )
     write_csv_atomic(out_dimers, curves, index=False)
     write_csv_atomic(out_md, md, index=False)
