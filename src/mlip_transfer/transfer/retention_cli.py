@@ -49,7 +49,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parse.add_argument("--nvt-temperature", type=float, default=nvt.temperature, help=f"K (default {nvt.temperature:g})")
     parse.add_argument("--batch-size", type=int, default=16)
     parse.add_argument("--seed", type=int, default=0)
-    parse.set_defaults(handler=run)
+    parse.set_defaults(handler=_retention)
 
 
 def _frames(args: argparse.Namespace) -> tuple[list, list]:
@@ -70,7 +70,8 @@ def _frames(args: argparse.Namespace) -> tuple[list, list]:
     return test, [f for f in source if f.material_id in materials] if args.data else source
 
 
-def run(args: argparse.Namespace) -> int:
+def _retention(args: argparse.Namespace) -> int:
+    """The command: reference, report, files, summary."""
     from mlip_transfer.transfer.models import load_chgnet
     from mlip_transfer.transfer.retention import build_reference, retention_report
     from mlip_transfer.transfer.retention_settings import RetentionSettings
