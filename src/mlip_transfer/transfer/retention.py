@@ -205,7 +205,8 @@ def build_reference(
     # What the labels themselves changed: the test labels against the source model's.
     label_change = compare_labels(chosen, labelled)
     finals = last_frames(test_frames)
-    md_ids = capped_test_materials(finals, settings.nvt.structures) if settings.nvt.structures else []
+    n_md = settings.nvt.structures
+    md_ids = capped_test_materials(finals, n_md) if n_md else []
     elements = dimer_elements(test_frames, settings.dimers.max_elements)
     curves = dimer_curves(source_model, elements, settings.dimers)
     materials = {f.material_id for f in test_frames}
@@ -237,7 +238,7 @@ def compare_labels(predicted: Sequence[Frame], reference: Sequence[Frame]) -> di
     """
     by_id = {f.frame_id: f for f in reference}
     pairs = [(p, by_id[p.frame_id]) for p in predicted
-             if p.frame_id in by_id and p.energy is not None and by_id[p.frame_id].energy is not None]
+             if p.frame_id in by_id and None not in (p.energy, by_id[p.frame_id].energy)]
     if not pairs:
         return None
     table = pd.DataFrame({

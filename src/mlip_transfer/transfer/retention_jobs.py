@@ -16,7 +16,9 @@ logger = logging.getLogger("mlip_transfer.transfer.retention_jobs")
 PathLike = str | os.PathLike
 
 
-def settings_from_config(evaluation: Mapping[str, Any], training: Mapping[str, Any]) -> RetentionSettings:
+def settings_from_config(
+    evaluation: Mapping[str, Any], training: Mapping[str, Any]
+) -> RetentionSettings:
     """:class:`RetentionSettings` of ``evaluation.retention``, seeded by ``training.seed``, at
     the evaluation's batch size."""
     return RetentionSettings.from_config(evaluation["retention"], seed=training["seed"],

@@ -55,7 +55,8 @@ class DimerSettings:
 
     def __post_init__(self) -> None:
         if self.max_elements < 1:
-            raise ConfigError(f"retention.dimers.max_elements must be >= 1, got {self.max_elements}")
+            raise ConfigError(
+                f"retention.dimers.max_elements must be >= 1, got {self.max_elements}")
         if not 0 < self.r_min < self.r_max or self.step <= 0:
             raise ConfigError(
                 "retention.dimers needs 0 < r_min < r_max and step > 0, got "
@@ -68,7 +69,8 @@ class DimerSettings:
                 f"{ATOM_GRAPH_CUTOFF + self.r_max}"
             )
         if self.min_wall_ev < 0 or not 0 <= self.min_wall_ratio <= 1:
-            raise ConfigError("retention.dimers needs min_wall_ev >= 0 and 0 <= min_wall_ratio <= 1")
+            raise ConfigError(
+                "retention.dimers needs min_wall_ev >= 0 and 0 <= min_wall_ratio <= 1")
 
     @property
     def distances(self) -> np.ndarray:
@@ -159,14 +161,16 @@ class RetentionSettings:
         """From ``evaluation.retention`` (``dimers`` and ``nvt`` sub-mappings); ``seed`` and
         ``batch_size`` from the training and evaluation sections unless the section sets them."""
         values = {"seed": seed, "batch_size": batch_size, **dict(section)}
-        values["dimers"] = _from_mapping(DimerSettings, values.get("dimers", {}), "retention.dimers")
+        values["dimers"] = _from_mapping(DimerSettings, values.get("dimers", {}),
+                                         "retention.dimers")
         values["nvt"] = _from_mapping(NVTSettings, values.get("nvt", {}), "retention.nvt")
         return _from_mapping(cls, values, "retention")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (the ``settings`` entry of ``retention.json``)."""
         return {
-            **{f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("dimers", "nvt")},
+            **{f.name: getattr(self, f.name) for f in fields(self)
+               if f.name not in ("dimers", "nvt")},
             "dimers": {f.name: getattr(self.dimers, f.name) for f in fields(self.dimers)},
             "nvt": {f.name: getattr(self.nvt, f.name) for f in fields(self.nvt)},
         }
