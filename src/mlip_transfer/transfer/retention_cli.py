@@ -34,7 +34,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     given = parse.add_mutually_exclusive_group(required=True)
     given.add_argument("--xyz", nargs="+", help="extended XYZ files of test structures (target labels not needed)")
-    given.add_argument("--data", help="canonical dataset folder (frames.jsonl.gz): every frame of --functional is a test frame")
+    given.add_argument("--data", help="canonical dataset folder (frames.jsonl.gz): its frames of --functional are the test frames (with a split.csv, those of the test split)")
     parse.add_argument("--model", required=True, help="the fine-tuned model: a file or a chgnet model name")
     parse.add_argument("--source-model", default="0.3.0", help="the model it was fine-tuned from (default 0.3.0)")
     parse.add_argument("--out", required=True, help="output folder")
@@ -60,6 +60,12 @@ def _frames(args: argparse.Namespace) -> tuple[list, list]:
         from mlip_transfer.data.dataset import FRAMES_FILE, read_frames
 
         every = read_frames(Path(args.data) / FRAMES_FILE)
+        split = Path(args.data) / "split.csv"
+        if split.exists():  # a split dataset: its test materials only
+            from mlip_transfer.data.split import read_split
+
+            test_ids = {m for m, part in read_split(split).items() if part == "test"}
+            every = [f for f in every if f.material_id in test_ids]
         test = [f for f in every if f.functional == args.functional]
         source = [f for f in every if f.functional == args.source_functional]
     else:
@@ -111,8 +117,11 @@ def summary_text(summary: dict) -> str:
                       ("source_frames", "source-functional frames")):
         errors = summary.get(key)
         if errors:
-            lines.append(f"  vs {what}: energy MAE {errors['energy_mae_mev']:.1f} meV/atom, force "
-                         f"MAE {errors['force_mae_mev']:.1f} meV/Å ({errors['n_frames']} frames)")
+            relative = errors.get("relative_energy_mae_mev")
+            relative = "n/a" if relative is None else f"{relative:.2f}"
+            lines.append(f"  vs {what}: relative energy MAE {relative} meV/atom (raw "
+                         f"{errors['energy_mae_mev']:.1f}), force MAE "
+                         f"{errors['force_mae_mev']:.1f} meV/Å ({errors['n_frames']} frames)")
     dimers, nvt = summary["dimers"], summary["nvt"]
     lost = ", ".join(f"{el} ({why})" for el, why in dimers["lost"].items()) or "none"
     lines.append(f"  dimer walls lost: {dimers['n_lost']}/{dimers['n_elements']} ({lost})")
