@@ -57,7 +57,9 @@ rule retention_model:
     params:
         evaluation=EVALUATION,
         training=TRAINING,
-        model=lambda wildcards: TRAINING["source_model"],
+        model=lambda wildcards: REFERENCE_MODELS.get(
+            wildcards.model, TRAINING["source_model"]
+        ),
         reference_dir=lambda wildcards, input: Path(input.reference).parent,
     script:
         "../scripts/retention_model.py"

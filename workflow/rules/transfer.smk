@@ -23,7 +23,17 @@ TRANSFER_FIGURES = ["table1", "fig3a_gradients", "fig3bc_energy_mae"]
 # The retention report (retention.smk): the trained methods and the source model.
 RETENTION = EVALUATION["retention"]
 RETENTION_DIR = f"{EVAL_DIR}/retention_reference"
-RETENTION_MODELS = METHODS + [SOURCE_LABEL] if RETENTION["enabled"] else []
+RETENTION_MODELS = (
+    METHODS
+    + [SOURCE_LABEL]
+    + [
+        m
+        for m in REFERENCE_MODELS
+        if m != SOURCE_LABEL and RETENTION["reference_models"]
+    ]
+    if RETENTION["enabled"]
+    else []
+)
 
 
 # The transfer stage alone: `snakemake --profile profiles/local transfer`. Its notebooks' HTML

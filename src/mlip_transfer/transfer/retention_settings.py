@@ -129,6 +129,9 @@ class RetentionSettings:
     Attributes:
         enabled: Run the report after every fine-tune (rules ``retention_*``) and add its
             columns to Table 1.
+        reference_models: Also report on the run's other reference models
+            (``evaluation.reference_models``, e.g. CHGNet ``r2scan``, the paper's own fine-tune);
+            the trained methods and the source model always have one.
         source_functional: Functional of the dataset's frames labelled like the source model
             (``gga``: MPtrj-style GGA/GGA+U); their error is reported where the test materials
             have such frames.
@@ -141,6 +144,7 @@ class RetentionSettings:
     """
 
     enabled: bool = True
+    reference_models: bool = False
     source_functional: str = "gga"
     max_frames: int | None = 100
     seed: int = 0
