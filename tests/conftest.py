@@ -55,6 +55,8 @@ def _phase(item) -> int:
     return 1 if "smoke_run" in getattr(item, "fixturenames", ()) else 0
 
 
+# Last, so that what -k or -m deselected is gone: `pytest -k caption` starts no smoke run.
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session, config, items):
     """Order the tests by :func:`_phase` (stable otherwise) and start the smoke run as soon as
     the tests are known, if any of them reads it."""

@@ -29,6 +29,7 @@ examples:
   mlip-transfer build-default --help
   mlip-transfer diagnose --data parsed/ --functional r2scan --max-frames 500 --json diagnosis.json
   mlip-transfer diagnose --xyz my_r2scan.xyz --per-element-out diagnosis/ --bootstrap 200
+  mlip-transfer retention --model my_finetune.pt --xyz my_r2scan_test.xyz --out retention/
   mlip-transfer rank-teachers results results/chgnet_r2scan_teacher --out results/teachers/ranking
   mlip-transfer data-budget --xyz my_r2scan.xyz --out budget/
 """
@@ -377,6 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--tolerance", type=float, default=0.01,
                       help="relative difference within which two methods tie (default 0.01, as claims.point_tolerance)")
     rank.set_defaults(handler=_rank_teachers)
+
+    from mlip_transfer.transfer import retention_cli
+
+    retention_cli.add_parser(commands)
 
     from mlip_transfer.budget.cli import add_parser as add_data_budget
 

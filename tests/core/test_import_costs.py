@@ -40,6 +40,13 @@ CASES = {
         [M + "transfer.jobs"],
         ["torch", "chgnet", "pymatgen.analysis.phase_diagram"],
     ),
+    # The retention jobs run the Si -> Ge stage's NVT test with CHGNet: never its DimeNet++
+    # (torch_geometric, ~2 s); their modules load torch and chgnet inside the functions.
+    "retention jobs": (
+        [M + "transfer.retention_jobs", M + "transfer.retention", M + "transfer.retention_md",
+         M + "transfer.dimers", M + "elements.nvt"],
+        ["torch_geometric", M + "elements.dimenet", "torch", "chgnet"],
+    ),
     "parse_dataset (default/MP source)": (
         [M + "data.jobs", M + "data.parse"],
         ["ase.io", M + "data.loaders.extxyz", "torch", "scipy"],

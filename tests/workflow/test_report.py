@@ -155,6 +155,10 @@ def test_report_holds_every_figure_with_caption_the_notebooks_and_provenance(smo
         assert data in caption and "results/smoke" in caption, name
         assert results[name]["data_uri"].startswith("data:image/png;"), name  # embedded, not linked
     assert not [name for name in results if name.endswith(".pdf")]  # one copy of each figure
+    # The per-element diagnosis is drawn by its rule, not a notebook, and is in the report too.
+    diagnosis = results["elements.png"]
+    assert "Per-element diagnosis" in diagnosis["caption"] and "not DFT" in diagnosis["caption"]
+    assert diagnosis["data_uri"].startswith("data:image/png;")
 
     notebooks = sorted(p.stem for p in (out / "notebooks").glob("*.ipynb"))
     for stem in notebooks:

@@ -278,11 +278,39 @@ def check_transfer_outputs(out):
         assert metrics["energy_mae_mev"] == pytest.approx(row["energy_mae_mev"])
         assert metrics["formation_energy_mae_mev"] == pytest.approx(row["formation_energy_mae_mev"])
     check_transfer_figures(out)  # Table 1's bars are table1.csv, Fig. 3 the training tables
+    check_retention_outputs(out, rows)
     # Method 3 starts from the GGA AtomRef, Method 4 from the refit one: M3's first-epoch gradients
     # are larger (the paper's Fig. 3a).
     gradients = pd.concat(pd.read_csv(p) for p in (out / "training").glob("*/gradients.csv"))
     norms = gradients.groupby("method")["grad_norm"].median()
     assert norms["3_frozen_gga_atomref"] > norms["4_refit_atomref"]
+
+
+def check_retention_outputs(out, rows):
+    """Issue 18's retention report: one per trained method and the source model, its numbers in
+    Table 1, the source model retaining itself exactly, the dimer figure drawn."""
+    smoke = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())["evaluation"]["retention"]
+    reference = json.loads((out / "evaluation" / "retention_reference" / "reference.json").read_text())
+    assert len(reference["elements"]) == smoke["dimers"]["max_elements"]
+    assert "SURROGATE" in reference["data_banner"]
+    for model in ("3_frozen_gga_atomref", "4_refit_atomref", "source_model"):
+        report = json.loads((out / "evaluation" / model / "retention.json").read_text())
+        (row,) = rows[rows["model"] == model].to_dict("records")
+        assert row["source_force_mae_mev"] == pytest.approx(report["source_labels"]["force_mae_mev"])
+        assert row["dimer_walls_lost"] == report["dimers"]["n_lost"]
+        assert row["n_dimer_elements"] == smoke["dimers"]["max_elements"]
+        assert row["n_nvt_runs"] == smoke["nvt"]["structures"] == len(pd.read_csv(out / "evaluation" / model / "md.csv"))
+        dimers = pd.read_csv(out / "evaluation" / model / "dimers.csv")
+        assert set(dimers["element"]) == set(reference["elements"]) and dimers["energy"].notna().all()
+    # The source model against its own labels, and against the GGA frames it labelled itself.
+    source = json.loads((out / "evaluation" / "source_model" / "retention.json").read_text())
+    assert source["is_source_model"] and source["source_labels"]["energy_mae_mev"] < 1e-3
+    assert source["source_frames"]["energy_mae_mev"] < 1e-3 and source["dimers"]["n_lost"] == 0
+    assert "Retention (what each fine-tune forgot" in (out / "evaluation" / "table1.md").read_text()
+    executed = nbformat.read(out / "notebooks" / "retention.ipynb", as_version=4)
+    assert not any(o.get("output_type") == "error" for cell in executed.cells for o in cell.get("outputs", []))
+    panels = figure_data(out, "retention")["axes"]
+    assert [ax["title"].split(" ")[0] for ax in panels if ax.get("title")] == reference["elements"]
 
 
 def check_claims(out):

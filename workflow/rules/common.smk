@@ -134,6 +134,7 @@ def transfer_targets():
     return [
         f"{OUT}/evaluation/table1.md",
         *notebook_targets(TRANSFER_FIGURES),
+        *(notebook_targets(["retention"]) if RETENTION_MODELS else []),
         f"{OUT}/gradient_ablation/ablation.json",
         *notebook_targets(["fig3a_ablation"]),
     ]
@@ -185,6 +186,24 @@ def step0_inputs(wildcards):
             f"{TRAIN_DIR}/{{method}}/train_summary.json", method=METHODS
         ),
         "atomrefs": f"{OUT}/energy_scale/atomrefs.csv",
+    }
+
+
+def retention_model_input(wildcards):
+    """A trained method's model file for its retention report (the source model loads by name)."""
+    if wildcards.model in METHODS:
+        return {"model": f"{TRAIN_DIR}/{wildcards.model}/model_final.pt"}
+    return {}
+
+
+def retention_inputs(wildcards):
+    """Table 1's retention columns: every retention report of the run (none when disabled)."""
+    if not RETENTION_MODELS:
+        return {}
+    return {
+        "retention": expand(
+            f"{EVAL_DIR}/{{model}}/retention.json", model=RETENTION_MODELS
+        )
     }
 
 

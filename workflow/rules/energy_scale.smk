@@ -99,7 +99,15 @@ rule diagnose_source_model:
         markdown=f"{ENERGY}/diagnose.md",
         json=f"{ENERGY}/diagnose.json",
         elements=multiext(
-            f"{ENERGY}/diagnose_elements/elements", ".md", ".json", ".csv", ".png"
+            f"{ENERGY}/diagnose_elements/elements", ".md", ".json", ".csv"
+        ),
+        # The two periodic tables (recommendation; settings-mismatch deviation) in the report.
+        figure=report(
+            f"{ENERGY}/diagnose_elements/elements.png",
+            caption="../report/diagnose_elements.rst",
+            category="Figures",
+            subcategory="Energy scale (Figs. 1, 2)",
+            labels={"figure": "diagnose_elements"},
         ),
     log:
         f"{LOGS}/diagnose_source_model.log",

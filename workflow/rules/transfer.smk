@@ -20,6 +20,20 @@ if STEP0:
 OWN_STEP0 = [f"{m}_step0" for m in METHODS if STEP0 and m == "1_scratch"]
 MODEL_LABELS = METHODS + OWN_STEP0 + list(REFERENCE_MODELS)
 TRANSFER_FIGURES = ["table1", "fig3a_gradients", "fig3bc_energy_mae"]
+# The retention report (retention.smk): the trained methods and the source model.
+RETENTION = EVALUATION["retention"]
+RETENTION_DIR = f"{EVAL_DIR}/retention_reference"
+RETENTION_MODELS = (
+    METHODS
+    + [SOURCE_LABEL]
+    + [
+        m
+        for m in REFERENCE_MODELS
+        if m != SOURCE_LABEL and RETENTION["reference_models"]
+    ]
+    if RETENTION["enabled"]
+    else []
+)
 
 
 # The transfer stage alone: `snakemake --profile profiles/local transfer`. Its notebooks' HTML
@@ -118,6 +132,7 @@ rule reference_relaxations:
 rule table1:
     input:
         unpack(step0_inputs),
+        unpack(retention_inputs),
         metrics=expand(f"{EVAL_DIR}/{{model}}/metrics.json", model=MODEL_LABELS),
         # Rows of models that training did not change are flagged from their histories.
         histories=expand(f"{TRAIN_DIR}/{{method}}/history.csv", method=METHODS),

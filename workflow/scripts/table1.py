@@ -21,4 +21,5 @@ with rule_log(smk.log[0], "table1"):
         out_markdown=smk.output.markdown,
         histories=smk.input.histories,
         step0=step0,
+        retention=getattr(smk.input, "retention", []),
     )

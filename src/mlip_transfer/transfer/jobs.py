@@ -23,6 +23,7 @@ from mlip_transfer.core.files import write_csv_atomic, write_json_atomic, write_
 from mlip_transfer.core.provenance import DataSource
 from mlip_transfer.data.dataset import iter_frames, read_materials
 from mlip_transfer.data.split import read_split
+from mlip_transfer.transfer import retention as retention_table
 from mlip_transfer.transfer import table1 as paper_table
 from mlip_transfer.transfer.frames import (
     PAPER_ROWS,
@@ -280,6 +281,7 @@ def table1(
     out_markdown: PathLike,
     histories: Sequence[PathLike] = (),
     step0: Mapping[str, Any] | None = None,
+    retention: Sequence[PathLike] = (),
 ) -> pd.DataFrame:
     """Collect every model's metrics into Table 1: CSV, and markdown beside the paper's numbers.
 
@@ -291,6 +293,8 @@ def table1(
         training: The config's ``training`` block, summarised under the banner.
         out_csv, out_markdown: Where the table goes.
         step0: Inputs of the before-training rows (:func:`_with_step0_rows`); None: none.
+        retention: The ``retention.json`` of models with a retention report
+            (:mod:`mlip_transfer.transfer.retention`): their rows gain its columns.
 
     Returns:
         The table written to ``out_csv``.
@@ -304,7 +308,9 @@ def table1(
         row["stage"] = _stage(row["model"], methods)
     if step0 is not None:
         rows = _with_step0_rows(rows, methods=methods, step0=step0)
-    table = paper_table.table1(rows)
+    reports = [json.loads(Path(path).read_text()) for path in retention]
+    table = paper_table.table1(
+        rows + retention_table.table1_rows(reports, {row["model"] for row in rows}))
     write_csv_atomic(out_csv, table, index=False)
     source = DataSource.read(Path(provenance).parent)
     header = [
@@ -315,6 +321,7 @@ def table1(
         _training_sentence(training),
         "",
         *_relaxation_sentence(rows),
+        *retention_table.table1_sentence(reports),
     ]
     markdown = "\n".join([*header, ""]) + paper_table.table1_markdown(table) + "\n"
     write_text_atomic(out_markdown, markdown)

@@ -28,8 +28,21 @@ TABLE1_METRICS: dict[str, tuple[str, int]] = {
 # ``stage``: trained, step 0 (the same model before training) or untrained (a reference model,
 # the zero-shot model). ``flags``: what training or relaxation did not change
 # (:mod:`mlip_transfer.core.flags`). ``step0_note``: how a before-training row was computed.
+# The retention report (issue 18; :mod:`mlip_transfer.transfer.retention`): error on the source
+# functional, dimer walls lost, NVT runs stable. Header and decimals of the markdown's columns;
+# the rest are in the CSV only (the raw energy MAE mostly restates the change of energy scale).
+RETENTION_METRICS: dict[str, tuple[str, int]] = {
+    "source_relative_energy_mae_mev": ("Source-fn. relative energy MAE (meV/atom)", 2),
+    "source_force_mae_mev": ("Source-fn. force MAE (meV/Å)", 2),
+}
+RETENTION_COLUMNS = (
+    "source_energy_mae_mev", "source_relative_energy_mae_mev", "source_force_mae_mev",
+    "source_frames_energy_mae_mev", "source_frames_relative_energy_mae_mev",
+    "source_frames_force_mae_mev", "dimer_walls_lost", "n_dimer_elements", "nvt_stable",
+    "n_nvt_runs",
+)
 TABLE1_COLUMNS = ("model", "paper_row", "stage", *TABLE1_METRICS, "n_failed", "n_relaxed",
-                  "flags", "step0_note")
+                  "flags", "step0_note", *RETENTION_COLUMNS)
 
 # Huang et al. 2025 (Table 1, abstract, text), exactly as printed; rows and cells the paper does
 # not report are absent, never filled in. "failed_relaxations" is (failed, relaxed).
@@ -102,7 +115,7 @@ def table1(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         record["step0_note"] = values.get("step0_note") or ""
         records.append(record)
     table = pd.DataFrame(records, columns=list(TABLE1_COLUMNS))
-    for column in (*TABLE1_METRICS, "n_failed", "n_relaxed"):
+    for column in (*TABLE1_METRICS, "n_failed", "n_relaxed", *RETENTION_COLUMNS):
         table[column] = pd.to_numeric(table[column], errors="coerce").astype(float)
     table["paper_row"] = table["paper_row"].astype(object).where(table["paper_row"].notna(), None)
     return table
@@ -122,6 +135,13 @@ def _paper_fmt(value: Any) -> str:
     return f"{value:g}"
 
 
+def _count(n: Any, total: Any) -> str:
+    """``n/total``, blank where either is missing."""
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (n, total)):
+        return ""
+    return f"{int(n)}/{int(total)}"
+
+
 def table1_markdown(df: pd.DataFrame, paper: Mapping[str, Mapping[str, Any]] = PAPER_TABLE1) -> str:
     """Table 1 as markdown, each metric beside the paper's value for the same row.
 
@@ -130,7 +150,12 @@ def table1_markdown(df: pd.DataFrame, paper: Mapping[str, Mapping[str, Any]] = P
     headers = ["Model", "Stage", "Paper row"]
     for header, _ in TABLE1_METRICS.values():
         headers += [header, "paper"]
-    headers += ["Failed relaxations", "paper", "Flags"]
+    headers += ["Failed relaxations", "paper"]
+    retention = "n_dimer_elements" in df and bool(df["n_dimer_elements"].notna().any())
+    if retention:
+        headers += [header for header, _ in RETENTION_METRICS.values()]
+        headers += ["Dimer walls lost", "NVT stable"]
+    headers += ["Flags"]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for row in df.itertuples(index=False):
         key = row.paper_row if isinstance(row.paper_row, str) else None
@@ -143,7 +168,13 @@ def table1_markdown(df: pd.DataFrame, paper: Mapping[str, Mapping[str, Any]] = P
             f"{int(row.n_failed):,}/{int(row.n_relaxed):,}"
             if np.isfinite(row.n_failed) and np.isfinite(row.n_relaxed) else ""
         )
-        cells += [failed, _paper_fmt(reported.get("failed_relaxations")), str(row.flags)]
+        cells += [failed, _paper_fmt(reported.get("failed_relaxations"))]
+        if retention:
+            cells += [_fmt(getattr(row, column), decimals)
+                      for column, (_, decimals) in RETENTION_METRICS.items()]
+            cells += [_count(row.dimer_walls_lost, row.n_dimer_elements),
+                      _count(row.nvt_stable, row.n_nvt_runs)]
+        cells += [str(row.flags)]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(
