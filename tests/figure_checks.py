@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from pymatgen.core import Element
 
 SYMBOLS = {Element.from_Z(z).symbol for z in range(1, 119)}
@@ -283,3 +284,27 @@ def check_ablation_outputs(out: Path, *, training: dict, ablation: dict) -> None
     drawn = figure_data(out, "fig3a_ablation")
     assert len(drawn["axes"]) == 3
     assert " ".join(drawn["suptitle"].split()) == " ".join(summary["sentence"].split())
+
+
+def check_data_budget_figure(out: Path) -> None:
+    """The data-budget figure: every point job's (size, MAE), each fitted line ending at the
+    estimate at N_full, and the measured full-size MAE where the run trained the method."""
+    from mlip_transfer.plots.transfer import label
+
+    points = pd.read_csv(out / "data_budget" / "data_budget_points.csv")
+    summary = json.loads((out / "data_budget" / "data_budget.json").read_text())
+    panels = figure_data(out, "data_budget")["axes"]
+    targets = (("energy_mae_mev_per_atom", "energy"), ("force_mae_mev_per_a", "force"))
+    for ax, (column, name) in zip(panels, targets, strict=True):
+        assert name in ax["title"] and "prediction band" in ax["title"]
+        drawn = np.concatenate([offsets(ax, i) for i in range(len(ax["scatter"]))])
+        expected = points[["size", column]].to_numpy(float)
+        np.testing.assert_allclose(drawn[np.lexsort(drawn.T)], expected[np.lexsort(expected.T)])
+        lines = lines_by_label(ax)
+        for method, row in summary["targets"][name]["estimates"].items():
+            (fit,) = [v for k, v in lines.items() if k.startswith(f"{label(method)}: slope")]
+            assert fit["x"][-1] == pytest.approx(summary["n_full"])
+            assert fit["y"][-1] == pytest.approx(row["predicted"])
+            if row["measured"] is not None:
+                (star,) = [v for k, v in lines.items() if k.strip() == f"measured at N_full {row['measured']:.4g}"]
+                assert star["y"] == pytest.approx([row["measured"]])

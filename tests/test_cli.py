@@ -20,10 +20,10 @@ def test_help_lists_every_command_and_every_example_parses():
         [sys.executable, "-m", "mlip_transfer.cli", "--help"], capture_output=True, text=True, check=True
     )
     for command in ("parse", "split", "check-config", "verify", "download", "rank-teachers", "retention",
-                    "build-default"):
+                    "build-default", "data-budget"):
         assert command in result.stdout
     examples = [line.split()[1:] for line in EXAMPLES.splitlines() if line.startswith("  mlip-transfer")]
-    assert len(examples) == 12 and result.stdout.count("  mlip-transfer ") == len(examples)
+    assert len(examples) == 13 and result.stdout.count("  mlip-transfer ") == len(examples)
     parser = build_parser()
     for argv in examples:
         if argv[0] == "build-default":

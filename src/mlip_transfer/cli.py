@@ -31,6 +31,7 @@ examples:
   mlip-transfer diagnose --xyz my_r2scan.xyz --per-element-out diagnosis/ --bootstrap 200
   mlip-transfer retention --model my_finetune.pt --xyz my_r2scan_test.xyz --out retention/
   mlip-transfer rank-teachers results results/chgnet_r2scan_teacher --out results/teachers/ranking
+  mlip-transfer data-budget --xyz my_r2scan.xyz --out budget/
 """
 
 
@@ -381,6 +382,11 @@ def build_parser() -> argparse.ArgumentParser:
     from mlip_transfer.transfer import retention_cli
 
     retention_cli.add_parser(commands)
+
+    from mlip_transfer.budget.cli import add_parser as add_data_budget
+
+    add_data_budget(commands)
+
     commands.add_parser(
         "build-default",
         help="rebuild the surrogate default dataset with the pretrained CHGNet models",

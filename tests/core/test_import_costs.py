@@ -66,10 +66,15 @@ CASES = {
         ["torch", "chgnet", "sklearn", "matplotlib", "pymatgen.analysis.phase_diagram",
          "scipy.stats"],
     ),
+    # Fits a few points: scipy only inside the interval, never torch.
+    "data_budget (collect)": (
+        [M + "budget.jobs"],
+        ["torch", "chgnet", "scipy.stats", "matplotlib", "pymatgen.analysis.phase_diagram"],
+    ),
     "figure notebooks": (
         [M + "plots." + name for name in
          ("notebook", "dataset", "elements", "energy_scale", "atomrefs", "transfer",
-          "benchmarks")] + [M + "data.summary"],
+          "benchmarks", "data_budget")] + [M + "data.summary"],
         ["scipy.stats", "pymatgen.analysis.phase_diagram", "torch", "ase", "plotly",
          M + "data.loaders.extxyz"],
     ),

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from figure_checks import (
     check_ablation_outputs,
+    check_data_budget_figure,
     check_data_figures,
     check_density_figure,
     check_elements_figures,
@@ -134,6 +135,7 @@ def test_smoke_run_end_to_end_and_rerun_is_a_no_op(smoke_run):
     smoke = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
     check_ablation_outputs(out, training=smoke["training"], ablation=smoke["gradient_ablation"])
     check_benchmark_outputs(out)
+    check_data_budget_outputs(out)
     check_claims(out)
     # The teacher comparison: named teachers, the one trained on in the banner, every figure bar.
     teachers = json.loads((out / "teachers" / "teacher_accuracy.json").read_text())
@@ -325,6 +327,42 @@ def check_claims(out):
     assert rows["gradient_ratio"]["verdict"] == verdicts.NOT_TESTABLE
     assert rows["scaling_slope_energy"]["verdict"] == verdicts.NOT_TESTABLE
     assert (out / "claims" / "claims.md").read_text().count("| **") == 17
+
+
+def check_data_budget_outputs(out):
+    """Issue 18's data-budget estimate: one point per method x fraction x seed with the
+    full-size recipe, the estimate at N_full beside the measured full-size error, the words."""
+    config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    budget, training = config["data_budget"], config["training"]
+    points = pd.read_csv(out / "data_budget" / "data_budget_points.csv")
+    assert len(points) == len(budget["methods"]) * len(budget["fractions"]) * len(budget["seeds"])
+    n_full = training["max_train_frames"]
+    assert (points["n_full"] == n_full).all()
+    assert sorted(points["size"].unique()) == [round(f * n_full) for f in sorted(budget["fractions"])]
+    # The recipe of the full-size training: its epochs and batch size give the steps.
+    assert (points["epochs"] == training["epochs"]).all()
+    expected_steps = np.ceil(points["size"] / training["batch_size"]) * training["epochs"]
+    assert (points["steps_taken"] == expected_steps).all()
+    summary = json.loads((out / "data_budget" / "data_budget.json").read_text())
+    assert summary["n_full"] == n_full and summary["data_source"] == "surrogate-default"
+    for target in ("energy", "force"):
+        estimates = summary["targets"][target]["estimates"]
+        assert set(estimates) == set(budget["methods"])
+        for method, row in estimates.items():
+            assert row["low"] <= row["predicted"] <= row["high"]
+            # The measured error is the last validation row of the full-size training.
+            if method in training["methods"]:
+                history = pd.read_csv(out / "training" / method / "history.csv").query("split == 'val'")
+                column = {"energy": "energy_mae", "force": "force_mae"}[target]
+                assert row["measured"] == pytest.approx(1000 * history.sort_values("epoch")[column].iloc[-1])
+            else:
+                assert row["measured"] is None
+        verdict = summary["targets"][target]["verdicts"]["4_refit_atomref"]["better"]
+        assert verdict in ("transfer", "scratch", "undetermined")
+    text = (out / "data_budget" / "data_budget.md").read_text()
+    assert "This is an extrapolation" in text and "SURROGATE" in text
+    assert (out / "logs" / "data_budget.log").read_text().strip()
+    check_data_budget_figure(out)
 
 
 def check_benchmark_outputs(out):

@@ -94,6 +94,15 @@ def benchmark_targets():
         f"{OUT}/scaling/scaling_fits.json",
         f"{OUT}/density/density_summary.csv",
         *notebook_targets([DENSITY_FIGURE, SCALING_FIGURE]),
+        *data_budget_targets(),
+    ]
+
+
+def data_budget_targets():
+    """The data-budget estimate (`snakemake budget`): its report and figure."""
+    return [
+        f"{OUT}/data_budget/data_budget.md",
+        *notebook_targets([BUDGET_FIGURE]),
     ]
 
 
@@ -212,6 +221,35 @@ def scaling_jobs():
     return [
         f"{SCALING_DIR}/{method}/n{size}_seed{seed}/result.json"
         for method, size, seed in jobs
+    ]
+
+
+def data_budget_jobs():
+    """Result files of every (method, fraction, seed) point job."""
+    return [
+        f"{BUDGET_DIR}/{method}/f{fraction}_seed{seed}/result.json"
+        for method in DATA_BUDGET["methods"]
+        for fraction in DATA_BUDGET["fractions"]
+        for seed in DATA_BUDGET["seeds"]
+    ]
+
+
+def data_budget_atomref(wildcards):
+    """The full-size training's train_summary.json, whose AtomRef (fitted on the whole
+    training split) a point starts from; none when the run does not train the method or the
+    points fit their own (data_budget.atomref_frames: subset)."""
+    if wildcards.method in METHODS and DATA_BUDGET["atomref_frames"] == "all":
+        return {"summary": f"{TRAIN_DIR}/{wildcards.method}/train_summary.json"}
+    return {}
+
+
+def data_budget_histories():
+    """The full-size trainings' histories of the methods this run trains (the measured
+    errors the estimates are set beside)."""
+    return [
+        f"{TRAIN_DIR}/{method}/history.csv"
+        for method in DATA_BUDGET["methods"]
+        if method in METHODS
     ]
 
 

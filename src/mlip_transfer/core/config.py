@@ -29,6 +29,18 @@ def check_config(config: dict[str, Any]) -> None:
         )
     if "elements" in config:
         check_elements_config(config["elements"])
+    if "data_budget" in config:
+        check_data_budget_config(config["data_budget"], training=config["training"])
+
+
+def check_data_budget_config(section: dict[str, Any], *, training: dict[str, Any]) -> None:
+    """The data-budget settings (their dataclass checks them) and, with a training cap, that
+    the fractions give distinct sizes below it."""
+    from mlip_transfer.budget.settings import DataBudgetSettings
+
+    settings = DataBudgetSettings.from_config(section)
+    if training.get("max_train_frames"):
+        settings.sizes(training["max_train_frames"])
 
 
 def check_elements_config(elements: dict[str, Any]) -> None:

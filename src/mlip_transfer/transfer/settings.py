@@ -38,6 +38,9 @@ class TrainSettings:
         max_steps: Stop after this many optimiser steps in all, within the last epoch
             (the cosine schedule then ends there); None: every batch of every epoch. The
             compute-matched scaling law gives every job the same number.
+        validate_before: Validate before the first step (``epoch`` 0 of the history, the
+            summary's ``val_before``); False skips it where only the last epoch counts (the
+            data-budget points). Validation takes no random numbers, so training is the same.
         fused_force_stress: Forces and stress from one gradient pass
             (:func:`mlip_transfer.transfer.forward.predict_efsm`), checked against
             ``CHGNet.forward`` on the first batch (falls back if they differ).
@@ -57,6 +60,7 @@ class TrainSettings:
     validate_every: int | None = 1
     keep_checkpoints: int | None = None
     max_steps: int | None = None
+    validate_before: bool = True
     fused_force_stress: bool = True
 
     def __post_init__(self) -> None:

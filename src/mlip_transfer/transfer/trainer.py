@@ -200,7 +200,7 @@ def _start(run: TrainingRun) -> Progress:
     state = Progress()
     # The model before any optimiser step: the "step 0" rows of Table 1 evaluate it.
     _save_model(run, 0, "model_step0.pt")
-    if run.val_loader is not None:
+    if run.val_loader is not None and run.settings.validate_before:
         t0 = time.perf_counter()
         sums = run.evaluate(desc="val (before)")
         state.history.append(
