@@ -188,10 +188,12 @@ def test_resume_after_a_kill_finishes_the_same_way(
     scheduler = torch.load(full / "checkpoint_epoch2.pt", weights_only=False)["scheduler"]
     assert scheduler["_last_lr"][0] == pytest.approx(1e-5)  # cosine reaches the final lr at the end
 
-    # Killed during epoch 2: only epoch 1's checkpoint survived.
+    # Killed during epoch 2: only epoch 1's checkpoint survived (Snakemake removed the job's
+    # outputs, model_step0.pt among them).
     shutil.copytree(full, cut)
     for name in (
         "checkpoint_epoch2.pt",
+        "model_step0.pt",
         "model_final.pt",
         "model_best.pt",
         "history.csv",
@@ -210,6 +212,11 @@ def test_resume_after_a_kill_finishes_the_same_way(
         **run,
     )
     assert resumed.summary["resumed_from_epoch"] == 1
+    from chgnet.model import CHGNet
+
+    step0 = [CHGNet.from_file(str(d / "model_step0.pt")).state_dict() for d in (full, cut)]
+    for name, value in step0[0].items():
+        torch.testing.assert_close(step0[1][name], value, msg=name)  # the start, rebuilt
     assert sorted(p.name for p in cut.glob("checkpoint_*")) == ["checkpoint_epoch2.pt"]
     for (name, a), b in zip(done.model.state_dict().items(), resumed.model.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)

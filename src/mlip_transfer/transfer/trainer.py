@@ -171,6 +171,10 @@ def _resume(run: TrainingRun) -> Progress | None:
     if found is None:
         return None
     checkpoint, state = found
+    if not (run.out_dir / "model_step0.pt").exists():
+        # Snakemake deletes a failed job's outputs but not its checkpoints: the model is still
+        # as built (before loading the checkpoint), which is exactly the start to save.
+        _save_model(run, 0, "model_step0.pt")
     run.model.load_state_dict(state["model"]["state_dict"])
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
