@@ -89,3 +89,21 @@ def test_points_at_the_full_size_are_refused():
     points = pd.DataFrame(curve("1_scratch", -0.3, 100.0, [100, 350]))
     with pytest.raises(DataError, match="not below the full size 350"):
         budget.summarize(points, n_full=350, methods=["1_scratch"], confidence=0.9)
+
+
+def test_a_flat_curve_is_flagged_and_a_falling_one_is_not():
+    rng = np.random.default_rng(1)
+    flat = pd.DataFrame(curve("4_refit_atomref", 0.0, 100.0, [22, 44, 88], noise=0.01, rng=rng))
+    falling = pd.DataFrame(curve("1_scratch", -0.4, 900.0, [22, 44, 88], noise=0.01, rng=rng))
+    points = pd.concat([flat, falling])
+    found = {m: budget.estimate(points, method=m, target="energy", n_full=350, confidence=0.9)
+             for m in ("4_refit_atomref", "1_scratch")}
+    assert found["4_refit_atomref"].flat and found["4_refit_atomref"].slope_low < 0
+    assert not found["1_scratch"].flat and found["1_scratch"].slope_high < 0
+    summary = budget.summarize(points, n_full=350, methods=["1_scratch", "4_refit_atomref"],
+                               confidence=0.9)
+    summary["full_size_flags"] = {"4_refit_atomref": {"energy": "not trained at this budget: x"}}
+    rows = {line.split("|")[2].strip(): line for line in markdown(summary).splitlines()
+            if line.startswith("| energy")}
+    assert "flat curve" in rows["4_refit_atomref"] and "not trained" in rows["4_refit_atomref"]
+    assert "flat curve" not in rows["1_scratch"]

@@ -102,6 +102,21 @@ def test_measured_full_size_is_the_last_validation_row(tmp_path):
                   "energy_mae": [0.3, 0.2, 0.1, 0.25], "force_mae": [0.2, 0.1, 0.1, 0.15]}
                  ).to_csv(path, index=False)
     assert jobs.measured_full_size([path]) == {"4_refit_atomref": {"energy": 250.0, "force": 150.0}}
+    # Training moved both errors by more than 1 %: no flag.
+    assert jobs.full_size_flags([path]) == {"4_refit_atomref": {"energy": "", "force": ""}}
+
+
+def test_a_full_size_training_that_barely_moved_is_flagged(tmp_path):
+    path = tmp_path / "4_refit_atomref" / "history.csv"
+    path.parent.mkdir()
+    pd.DataFrame({"epoch": [0, 3], "split": ["val", "val"], "energy_mae": [0.3, 0.2],
+                  "force_mae": [0.0874, 0.0866]}).to_csv(path, index=False)
+    raised = jobs.full_size_flags([path])["4_refit_atomref"]
+    assert raised["energy"] == "" and raised["force"].startswith("not trained at this budget")
+    # Without a row before training there is nothing to compare with (the CLI's points).
+    pd.DataFrame({"epoch": [3], "split": ["val"], "energy_mae": [0.2], "force_mae": [0.08]}
+                 ).to_csv(path, index=False)
+    assert jobs.full_size_flags([path]) == {}
 
 
 def test_point_refuses_an_atomref_fitted_on_another_split(tiny, tmp_path):

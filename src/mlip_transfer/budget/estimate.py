@@ -57,6 +57,9 @@ class Estimate:
         n_points, sizes: Points and distinct sizes fitted.
         extrapolation_factor: ``n_full`` over the largest fitted size.
         measured: Validation MAE of the full-size training, when there is one; else NaN.
+        slope_low, slope_high: The slope's confidence interval at ``confidence`` (NaN without
+            one); a range that holds 0 is a flat curve: at this recipe the data hardly move
+            the error, so the estimate says what the recipe, not more data, gives.
     """
 
     method: str
@@ -73,6 +76,13 @@ class Estimate:
     sizes: tuple[int, ...]
     extrapolation_factor: float
     measured: float = math.nan
+    slope_low: float = math.nan
+    slope_high: float = math.nan
+
+    @property
+    def flat(self) -> bool:
+        """The slope's interval holds 0: no learning curve to speak of at this recipe."""
+        return bool(self.slope_low <= 0 <= self.slope_high)
 
     @property
     def has_interval(self) -> bool:
@@ -89,6 +99,7 @@ class Estimate:
         record = asdict(self)
         record["sizes"] = list(self.sizes)
         record["measured_inside"] = self.measured_inside
+        record["flat"] = self.flat
         record["relative_error"] = (
             (self.predicted - self.measured) / self.measured
             if math.isfinite(self.measured) and self.measured
@@ -128,6 +139,21 @@ def prediction_interval(
     return float(10 ** (centre - half)), float(10 ** (centre + half))
 
 
+def slope_interval(
+    sizes: Sequence[float], maes: Sequence[float], *, fit: PowerLawFit, confidence: float
+) -> tuple[float, float]:
+    """The OLS confidence interval of ``fit``'s slope (NaN, NaN with fewer than three points)."""
+    from scipy import stats
+
+    x, y = np.log10(np.asarray(sizes, float)), np.log10(np.asarray(maes, float))
+    sxx = float(((x - x.mean()) ** 2).sum())
+    if len(x) < 3 or sxx == 0:
+        return math.nan, math.nan
+    s = math.sqrt(float(((y - (fit.intercept + fit.slope * x)) ** 2).sum()) / (len(x) - 2))
+    half = float(stats.t.ppf(0.5 + confidence / 2, len(x) - 2)) * s / math.sqrt(sxx)
+    return fit.slope - half, fit.slope + half
+
+
 def estimate(
     points: pd.DataFrame,
     *,
@@ -155,11 +181,14 @@ def estimate(
     low, high = prediction_interval(rows["size"], rows[column], fit=fit, at=n_full,
                                     confidence=confidence)
     sizes = tuple(sorted(int(s) for s in rows["size"].unique()))
+    slope_low, slope_high = slope_interval(rows["size"], rows[column], fit=fit,
+                                           confidence=confidence)
     return Estimate(
         method=method, target=target, n_full=int(n_full), predicted=float(fit.predict(n_full)),
         low=low, high=high, confidence=confidence, slope=fit.slope, intercept=fit.intercept,
         r2=fit.r2, n_points=fit.n_points, sizes=sizes, extrapolation_factor=n_full / max(sizes),
         measured=math.nan if measured is None else float(measured),
+        slope_low=slope_low, slope_high=slope_high,
     )
 
 

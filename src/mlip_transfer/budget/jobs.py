@@ -181,6 +181,27 @@ def measured_full_size(histories: Sequence[str | Path]) -> dict[str, dict[str, f
     return measured
 
 
+def full_size_flags(histories: Sequence[str | Path]) -> dict[str, dict[str, str]]:
+    """Method -> target -> the "not trained at this budget" flag of its full-size training ("" if
+    training moved the validation error; Table 1 flags the same rows from the same files)."""
+    from mlip_transfer.core import flags
+
+    raised: dict[str, dict[str, str]] = {}
+    for path in histories:
+        val = pd.read_csv(path).query("split == 'val'").sort_values("epoch")
+        if len(val) < 2 or val["epoch"].iloc[0] != 0:  # no row before training to compare with
+            continue
+        first, last = val.iloc[0], val.iloc[-1]
+        raised[Path(path).parent.name] = {
+            target: flags.flag_text([flags.not_trained(
+                float(first[column]), float(last[column]),
+                metric=f"the full-size training's validation {target} MAE", unit=unit)])
+            for target, column, unit in (("energy", "energy_mae", "eV/atom"),
+                                         ("force", "force_mae", "eV/Å"))
+        }
+    return raised
+
+
 def recipe_sentence(training: Mapping[str, Any]) -> str:
     """The recipe every point (and the full-size training) shares, in one sentence."""
     return (f"Every point: {training['epochs']} epochs, batch {training['batch_size']}, lr "
@@ -195,14 +216,17 @@ def write_report(
     settings: DataBudgetSettings,
     out_dir: str | Path,
     measured: Mapping[str, Mapping[str, float]] | None = None,
+    flags: Mapping[str, Mapping[str, str]] | None = None,
     banner: str = "",
     recipe: str = "",
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Fit, extrapolate and write ``data_budget.{json,md}`` and the points table in ``out_dir``."""
+    """Fit, extrapolate and write ``data_budget.{json,md}`` and the points table in ``out_dir``
+    (``flags``: :func:`full_size_flags`, shown beside the measured errors)."""
     out = Path(out_dir)
     summary = estimate.summarize(points, n_full=n_full, methods=settings.methods,
                                  confidence=settings.confidence, measured=measured)
+    summary["full_size_flags"] = dict(flags or {})
     summary |= {"data_banner": banner, "recipe": recipe, "settings": {
         "fractions": list(settings.fractions), "max_size": settings.max_size,
         "seeds": list(settings.seeds), "atomref_frames": settings.atomref_frames}, **(extra or {})}
@@ -240,6 +264,7 @@ def data_budget_report(
     source = DataSource.read(Path(provenance).parent)
     return write_report(points, n_full=sizes.pop(), settings=DataBudgetSettings.from_config(data_budget),
                         out_dir=out_dir, measured=measured_full_size(histories),
+                        flags=full_size_flags(histories),
                         banner=source.banner, recipe=recipe_sentence(training),
                         extra={"data_source": source.name})
 

@@ -27,6 +27,18 @@ def _measured(row: Mapping[str, Any]) -> str:
     return f"{_number(row['measured'])}{where}, estimate {100 * row['relative_error']:+.0f} %"
 
 
+def _flags(row: Mapping[str, Any], full_size: str) -> str:
+    """A flat curve (its slope's interval holds 0) and the full-size training's own flag."""
+    raised = []
+    if row.get("flat"):
+        raised.append(f"flat curve: slope interval [{_number(row['slope_low'])}, "
+                      f"{_number(row['slope_high'])}] holds 0, so at this recipe the data hardly "
+                      "move the error")
+    if full_size:
+        raised.append(full_size)
+    return "; ".join(raised)
+
+
 def sentence(summary: Mapping[str, Any]) -> str:
     """One line per transfer method: the better use of the data at N_full, per target."""
     parts = []
@@ -51,18 +63,23 @@ def markdown(summary: Mapping[str, Any], *, banner: str = "", recipe: str = "") 
         f"{summary['interval']}. {recipe}".rstrip(),
         "",
         (f"| target | method | sizes fitted | slope | R² | estimate at N_full | {pct} % interval "
-         "| N_full / largest size | measured at N_full |"),
-        "|---|---|---|---|---|---|---|---|---|",
+         "| N_full / largest size | measured at N_full | flags |"),
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    full_size = summary.get("full_size_flags", {})
     for target, entry in summary["targets"].items():
         for method, row in entry["estimates"].items():
             if row is None:
-                lines.append(f"| {target} | {method} | fewer than 2 | | | | | | |")
+                lines.append(f"| {target} | {method} | fewer than 2 | | | | | | | |")
                 continue
             lines.append(
                 f"| {target} ({UNITS[target]}) | {method} | {', '.join(map(str, row['sizes']))} "
                 f"| {_number(row['slope'])} | {_number(row['r2'])} | {_number(row['predicted'])} "
-                f"| {_interval(row)} | {row['extrapolation_factor']:.3g} | {_measured(row)} |"
+                f"| {_interval(row)} | {row['extrapolation_factor']:.3g} | {_measured(row)} "
+                f"| {_flags(row, full_size.get(method, {}).get(target, ''))} |"
             )
     lines += ["", f"Better use of the data at N_full: {sentence(summary)}.", ""]
+    if any(full_size.get(m, {}).get(t) for t in summary["targets"] for m in full_size):
+        lines += ["A flagged full-size training is not a method's result: at this budget the "
+                  "estimate describes a model that training barely moved.", ""]
     return "\n".join(lines)
