@@ -10,8 +10,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -21,6 +22,20 @@ from mlip_transfer.transfer.graphs import to_device
 logger = logging.getLogger("mlip_transfer.transfer.forward")
 TASK = "efsm"
 EV_PER_A3_TO_GPA = 160.21766208  # chgnet.model.model.CHGNet._compute
+
+
+@contextlib.contextmanager
+def frozen_parameters(model: Any) -> Iterator[None]:
+    """No parameter is differentiated inside (predictions cost less), each one's
+    ``requires_grad`` restored after, also on an error."""
+    flags = {name: p.requires_grad for name, p in model.named_parameters()}
+    try:
+        for p in model.parameters():
+            p.requires_grad_(False)
+        yield
+    finally:
+        for name, p in model.named_parameters():
+            p.requires_grad_(flags[name])
 
 
 def can_fuse(model: Any) -> bool:
@@ -100,16 +115,10 @@ def check_fused(model: Any, graphs: Sequence[Any], device: torch.device) -> bool
 
     # One at a time, parameters not differentiated: the check costs less memory than a step.
     # create_graph as in training (without it float32 noise differs, ~1e-4 eV/Å).
-    flags = {name: p.requires_grad for name, p in model.named_parameters()}
-    try:
-        for p in model.parameters():
-            p.requires_grad_(False)
+    with frozen_parameters(model):
         reference = flat(model(to_device(graphs, {}, device, forces=True)[0], task=TASK))
         batch = to_device(graphs, {}, device, forces=True)[0]
         fused = flat(predict_efsm(model, batch, create_graph=True))
-    finally:
-        for name, p in model.named_parameters():
-            p.requires_grad_(flags[name])
     worst = {}
     ok = True
     for key in "efsm":

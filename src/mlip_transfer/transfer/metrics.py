@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from mlip_transfer.core.errors import ConfigError, DataError
 from mlip_transfer.data.dataset import Frame
-from mlip_transfer.transfer.forward import predict_efsm
+from mlip_transfer.transfer.forward import frozen_parameters, predict_efsm
 from mlip_transfer.transfer.graphs import (
     GraphCache,
     GraphDataset,
@@ -107,10 +107,7 @@ def evaluate_loader(
     """Predict ``efsm`` over a loader; parameters are not differentiated (faster, same values)."""
     sums = ErrorSums()
     model.eval()
-    flags = {name: p.requires_grad for name, p in model.named_parameters()}
-    try:
-        for p in model.parameters():
-            p.requires_grad_(False)
+    with frozen_parameters(model):
         for graphs, targets in tqdm(
             loader, desc=desc, unit="batch", disable=not progress, leave=False
         ):
@@ -121,9 +118,6 @@ def evaluate_loader(
                 loss = float(criterion(targets, prediction)["loss"])
             sums.add(targets, prediction, loss)
             del graphs, targets, prediction
-    finally:
-        for name, p in model.named_parameters():
-            p.requires_grad_(flags[name])
     return sums
 
 

@@ -138,19 +138,16 @@ def source_labelled(model: Any, frames: Sequence[Frame], *, batch_size: int = 16
     """
     import torch
 
-    from mlip_transfer.transfer.forward import predict_efsm
+    from mlip_transfer.transfer.forward import frozen_parameters, predict_efsm
     from mlip_transfer.transfer.graphs import shared_graph_cache, to_device
     from mlip_transfer.transfer.metrics import model_device
 
     graphs = shared_graph_cache(model.graph_converter).graphs(frames)
     kept = [(g, f) for g, f in zip(graphs, frames, strict=True) if g is not None]
     device = model_device(model)
-    flags = {name: p.requires_grad for name, p in model.named_parameters()}
     out: list[Frame] = []
     model.eval()
-    try:
-        for p in model.parameters():
-            p.requires_grad_(False)
+    with frozen_parameters(model):
         for start in range(0, len(kept), batch_size):
             chunk = kept[start:start + batch_size]
             batch, _ = to_device([g for g, _ in chunk], {}, device, forces=True)
@@ -167,9 +164,6 @@ def source_labelled(model: Any, frames: Sequence[Frame], *, batch_size: int = 16
                     magmoms=torch.abs(prediction["m"][k]).detach().cpu().numpy().astype(float)
                     .reshape(-1),
                 ))  # fmt: skip
-    finally:
-        for name, p in model.named_parameters():
-            p.requires_grad_(flags[name])
     return out
 
 
