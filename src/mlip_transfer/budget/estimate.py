@@ -108,6 +108,21 @@ class Estimate:
         return record
 
 
+def _residual_spread(
+    sizes: Sequence[float], maes: Sequence[float], fit: PowerLawFit, confidence: float
+) -> tuple[np.ndarray, float, float, float] | None:
+    """log10 sizes, Sxx, the residual standard deviation and the two-sided t quantile (n - 2
+    degrees of freedom) of ``fit``'s points; None with fewer than three points or one size."""
+    from scipy import stats
+
+    x, y = np.log10(np.asarray(sizes, float)), np.log10(np.asarray(maes, float))
+    sxx = float(((x - x.mean()) ** 2).sum())
+    if len(x) < 3 or sxx == 0:
+        return None
+    s = math.sqrt(float(((y - (fit.intercept + fit.slope * x)) ** 2).sum()) / (len(x) - 2))
+    return x, sxx, s, float(stats.t.ppf(0.5 + confidence / 2, len(x) - 2))
+
+
 def prediction_interval(
     sizes: Sequence[float], maes: Sequence[float], *, fit: PowerLawFit, at: float, confidence: float
 ) -> tuple[float, float]:
@@ -122,19 +137,12 @@ def prediction_interval(
     Returns:
         ``(low, high)``; NaN, NaN with fewer than three points or a single size.
     """
-    from scipy import stats
-
-    x, y = np.log10(np.asarray(sizes, float)), np.log10(np.asarray(maes, float))
-    n = len(x)
-    sxx = float(((x - x.mean()) ** 2).sum())
-    if n < 3 or sxx == 0:
+    spread = _residual_spread(sizes, maes, fit, confidence)
+    if spread is None:
         return math.nan, math.nan
-    residuals = y - (fit.intercept + fit.slope * x)
-    s = math.sqrt(float((residuals**2).sum()) / (n - 2))
+    x, sxx, s, t = spread
     x0 = math.log10(at)
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 2)) * s * math.sqrt(
-        1 + 1 / n + (x0 - x.mean()) ** 2 / sxx
-    )
+    half = t * s * math.sqrt(1 + 1 / len(x) + (x0 - x.mean()) ** 2 / sxx)
     centre = fit.intercept + fit.slope * x0
     return float(10 ** (centre - half)), float(10 ** (centre + half))
 
@@ -143,14 +151,11 @@ def slope_interval(
     sizes: Sequence[float], maes: Sequence[float], *, fit: PowerLawFit, confidence: float
 ) -> tuple[float, float]:
     """The OLS confidence interval of ``fit``'s slope (NaN, NaN with fewer than three points)."""
-    from scipy import stats
-
-    x, y = np.log10(np.asarray(sizes, float)), np.log10(np.asarray(maes, float))
-    sxx = float(((x - x.mean()) ** 2).sum())
-    if len(x) < 3 or sxx == 0:
+    spread = _residual_spread(sizes, maes, fit, confidence)
+    if spread is None:
         return math.nan, math.nan
-    s = math.sqrt(float(((y - (fit.intercept + fit.slope * x)) ** 2).sum()) / (len(x) - 2))
-    half = float(stats.t.ppf(0.5 + confidence / 2, len(x) - 2)) * s / math.sqrt(sxx)
+    _, sxx, s, t = spread
+    half = t * s / math.sqrt(sxx)
     return fit.slope - half, fit.slope + half
 
 
