@@ -71,6 +71,8 @@ rule retention_figure:
         reports=expand(f"{EVAL_DIR}/{{model}}/retention.json", model=RETENTION_MODELS),
         dimers=expand(f"{EVAL_DIR}/{{model}}/dimers.csv", model=RETENTION_MODELS),
         md=expand(f"{EVAL_DIR}/{{model}}/md.csv", model=RETENTION_MODELS),
+        # Its flags: which models training barely moved.
+        table=f"{EVAL_DIR}/table1.csv",
         provenance=f"{DATA}/provenance.json",
     output:
         notebook=f"{NOTEBOOKS}/retention.ipynb",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +32,14 @@ def load_curves(evaluation_dir: str | Path, models: Sequence[str]) -> pd.DataFra
                      ignore_index=True)
 
 
-def retention_table(reports: dict[str, dict[str, Any]]) -> pd.DataFrame:
+def retention_table(
+    reports: dict[str, dict[str, Any]], flags: Mapping[str, str] | None = None
+) -> pd.DataFrame:
     """One row per model: errors against the source model's labels (relative energy, raw energy,
     force) and against the source-functional frames, dimer walls lost (with the elements), NVT
-    runs stable (with the first failure)."""
+    runs stable (with the first failure), and Table 1's flags of the model (``flags``: model
+    -> text; a flagged model is one that training barely moved, not a method's result)."""
+    flags = flags or {}
     rows = []
     for model, report in reports.items():
         labels, frames = report.get("source_labels") or {}, report.get("source_frames") or {}
@@ -51,6 +55,7 @@ def retention_table(reports: dict[str, dict[str, Any]]) -> pd.DataFrame:
             "lost (reason)": ", ".join(f"{el} ({why})" for el, why in dimers["lost"].items()),
             "NVT stable": f"{nvt['n_stable']}/{nvt['n_runs']}",
             "first failure (ps)": nvt.get("first_failure_ps"),
+            "Table 1 flags": flags.get(model, ""),
         })  # fmt: skip
     return pd.DataFrame(rows)
 
