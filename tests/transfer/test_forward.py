@@ -26,7 +26,8 @@ def test_fused_force_stress_pass_equals_chgnet_forward(source, frames, cache):
     results = []
     for fused in (False, True):
         batch, labels = G.to_device(graphs, targets, torch.device("cpu"), forces=True)
-        prediction = F.predict_efsm(model, batch, fused=fused)
+        # per-graph assembly: the fused gradient alone (batching: test_batching.py)
+        prediction = F.predict_efsm(model, batch, fused=fused, batched=False)
         model.zero_grad()
         loss_fn(labels, prediction)["loss"].backward()
         grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}

@@ -132,6 +132,7 @@ def test_outputs_tables_gradients_and_model_file(built, frames, cache, tmp_path)
     summary = result.summary
     assert summary["graphs_converted_this_run"] == 0
     assert summary["fused_force_stress"] is True  # checked against CHGNet.forward, then used
+    assert summary["batched_collation"] is True and summary["projected_layers"] is True
     assert summary["best_epoch"] == 1 and summary["device"] == "cpu"
     assert summary["val_before"]["energy_mae_mev_per_atom"] == pytest.approx(
         1000 * history["energy_mae"][0]

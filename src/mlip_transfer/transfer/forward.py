@@ -6,6 +6,8 @@
   against ``CHGNet.forward`` on the first batch of every training (:func:`check_fused`;
   ``fused_force_stress=False`` or a mismatch uses ``CHGNet.forward``). Validation does not
   differentiate parameters and keeps no second-order graph.
+* batch assembly: a few batch-wide tensor operations (:mod:`mlip_transfer.transfer.batching`)
+  instead of chgnet's ~50 per graph; the same numbers to float32 rounding.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from typing import Any
 
 import torch
 
+from mlip_transfer.transfer.batching import batch_graphs
 from mlip_transfer.transfer.graphs import to_device
+from mlip_transfer.transfer.layers import stock_layers
 
 logger = logging.getLogger("mlip_transfer.transfer.forward")
 TASK = "efsm"
@@ -52,53 +56,79 @@ def can_fuse(model: Any) -> bool:
 
 
 def predict_efsm(
-    model: Any, graphs: Sequence[Any], *, fused: bool = True, create_graph: bool = True
+    model: Any,
+    graphs: Sequence[Any],
+    *,
+    fused: bool = True,
+    create_graph: bool = True,
+    batched: bool = True,
 ) -> dict[str, Any]:
     """``model(graphs, task="efsm")``, with forces and stress from ONE gradient pass.
 
     ``CHGNet.forward`` differentiates the energy twice, once for forces and once for stress,
     each with ``create_graph=True``, so training back-propagates through two second-order
     graphs. Here the same energy is differentiated once with respect to the positions and the
-    strains together: identical predictions (bitwise on CPU in our tests), parameter gradients
-    equal to float32 rounding, and a training step ~1.6x faster on CPU. The pieces are chgnet's
-    own (``BatchedGraph.from_graphs``, ``CHGNet._compute``, the composition model); a model
-    this does not fit (:func:`can_fuse`) or ``fused=False`` uses ``model(graphs, task="efsm")``.
+    strains together: the same predictions, parameter gradients equal to float32 rounding,
+    and a training step ~1.6x faster on CPU. The pieces are chgnet's own (``CHGNet._compute``,
+    its basis expansions, the composition model); a model this does not fit
+    (:func:`can_fuse`) or ``fused=False`` uses ``model(graphs, task="efsm")``.
 
     Args:
         create_graph: Keep the graph of the gradients (needed to train on forces/stress);
             False for evaluation, where it only costs memory and time.
+        batched: Assemble the batch with :func:`~mlip_transfer.transfer.batching.batch_graphs`
+            (a few batch-wide tensor operations); False: chgnet's graph-by-graph
+            ``BatchedGraph.from_graphs`` (the reference ``tests/transfer/test_batching.py``
+            compares with).
     """
     if not fused or not can_fuse(model):
         return model(graphs, task=TASK)
-    from chgnet.model.model import BatchedGraph
-
     comp_energy = 0 if model.composition_model is None else model.composition_model(graphs)
-    batched = BatchedGraph.from_graphs(
-        graphs,
-        bond_basis_expansion=model.bond_basis_expansion,
-        angle_basis_expansion=model.angle_basis_expansion,
-        compute_stress=True,
-    )
+    if batched:
+        batch, positions, strains = batch_graphs(graphs, model)
+        inputs = [positions, strains]
+    else:
+        from chgnet.model.model import BatchedGraph
+
+        batch = BatchedGraph.from_graphs(
+            graphs,
+            bond_basis_expansion=model.bond_basis_expansion,
+            angle_basis_expansion=model.angle_basis_expansion,
+            compute_stress=True,
+        )
+        inputs = [*batch.atom_positions, *batch.strains]
     prediction = model._compute(
-        batched, compute_force=False, compute_stress=False, compute_magmom=True
+        batch, compute_force=False, compute_stress=False, compute_magmom=True
     )
     total = (prediction["e"] * prediction["atoms_per_graph"]).sum()  # intensive -> total energy
-    n_graphs = len(batched.atom_positions)
     grads = torch.autograd.grad(
-        total,
-        [*batched.atom_positions, *batched.strains],
-        create_graph=create_graph,
-        retain_graph=create_graph,
+        total, inputs, create_graph=create_graph, retain_graph=create_graph
     )
-    prediction["f"] = [-1 * grad for grad in grads[:n_graphs]]
-    scale = 1 / batched.volumes * EV_PER_A3_TO_GPA
-    prediction["s"] = [grad * factor for grad, factor in zip(grads[n_graphs:], scale, strict=True)]
+    if batched:
+        force_grads = grads[0].split([len(p) for p in batch.atom_positions])
+        strain_grads = grads[1].unbind(0)
+    else:
+        n_graphs = len(batch.atom_positions)
+        force_grads, strain_grads = grads[:n_graphs], grads[n_graphs:]
+    prediction["f"] = [-1 * grad for grad in force_grads]
+    scale = 1 / batch.volumes * EV_PER_A3_TO_GPA
+    prediction["s"] = [grad * factor for grad, factor in zip(strain_grads, scale, strict=True)]
     prediction["e"] = prediction["e"] + comp_energy
     return prediction
 
 
-def check_fused(model: Any, graphs: Sequence[Any], device: torch.device) -> bool:
-    """Compare the fused path with ``CHGNet.forward`` on one batch; False if they disagree."""
+def check_fused(
+    model: Any, graphs: Sequence[Any], device: torch.device, *, batched: bool = True
+) -> bool:
+    """Compare the fused path with ``CHGNet.forward`` on a few graphs; False if they disagree.
+
+    The reference runs chgnet's own layers (:func:`~mlip_transfer.transfer.layers.stock_layers`),
+    so the check also covers layers switched by
+    :func:`~mlip_transfer.transfer.layers.project_before_gather`.
+
+    Args:
+        batched: Check the batch-wide assembly (else chgnet's per-graph one), as trained.
+    """
     if not can_fuse(model):
         logger.info(
             "fused force/stress gradient does not apply to this model; using CHGNet.forward"
@@ -116,9 +146,10 @@ def check_fused(model: Any, graphs: Sequence[Any], device: torch.device) -> bool
     # One at a time, parameters not differentiated: the check costs less memory than a step.
     # create_graph as in training (without it float32 noise differs, ~1e-4 eV/Å).
     with frozen_parameters(model):
-        reference = flat(model(to_device(graphs, {}, device, forces=True)[0], task=TASK))
+        with stock_layers(model):  # chgnet's own layers, also where they are projected
+            reference = flat(model(to_device(graphs, {}, device, forces=True)[0], task=TASK))
         batch = to_device(graphs, {}, device, forces=True)[0]
-        fused = flat(predict_efsm(model, batch, create_graph=True))
+        fused = flat(predict_efsm(model, batch, create_graph=True, batched=batched))
     worst = {}
     ok = True
     for key in "efsm":

@@ -90,6 +90,8 @@ def summary(run: Any, state: Any) -> dict[str, Any]:
         "skipped_val_frames": run.skipped_val,
         "n_trainable_parameters": run.n_trainable,
         "fused_force_stress": run.fused,
+        "batched_collation": settings.batched_collation,
+        "projected_layers": run.projected,
         "val_elements_absent_from_training": run.unseen,
         "n_optimizer_tensors": sum(len(g["params"]) for g in run.optimizer.param_groups),
         "val_before": state.val_before,

@@ -44,6 +44,13 @@ class TrainSettings:
         fused_force_stress: Forces and stress from one gradient pass
             (:func:`mlip_transfer.transfer.forward.predict_efsm`), checked against
             ``CHGNet.forward`` on the first batch (falls back if they differ).
+        batched_collation: Assemble each batch with batch-wide tensors
+            (:func:`mlip_transfer.transfer.batching.batch_graphs`) instead of chgnet's
+            graph-by-graph ``BatchedGraph.from_graphs``; the same numbers to float32 rounding,
+            so it is not part of the checkpoint fingerprint.
+        project_before_gather: Run chgnet's convolution layers with their first linear layer
+            applied before the gather (:mod:`mlip_transfer.transfer.layers`; same parameters,
+            float32 rounding; checked with the fused path, off where that check fails).
 
     Raises:
         ConfigError: A setting out of range.
@@ -62,6 +69,8 @@ class TrainSettings:
     max_steps: int | None = None
     validate_before: bool = True
     fused_force_stress: bool = True
+    batched_collation: bool = True
+    project_before_gather: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "loss_ratios", tuple(self.loss_ratios))

@@ -238,7 +238,9 @@ def _train_epoch(run: TrainingRun, state: Progress, epoch: int) -> tuple[ErrorSu
         if cap is not None and step > cap:
             break  # compute-matched: the last epoch ends at max_steps
         graphs, targets = to_device(graphs, targets, run.device, forces=True)
-        prediction = predict_efsm(run.model, graphs, fused=run.fused)
+        prediction = predict_efsm(
+            run.model, graphs, fused=run.fused, batched=run.settings.batched_collation
+        )
         lr = run.optimizer.param_groups[0]["lr"]
         loss = _take_step(run, state, targets, prediction, epoch=epoch, idx=idx)
         sums.add(targets, prediction, loss)

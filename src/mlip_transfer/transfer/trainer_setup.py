@@ -22,6 +22,7 @@ from mlip_transfer.core.device import resolve_device
 from mlip_transfer.core.errors import ConfigError, DataError
 from mlip_transfer.data.dataset import Frame
 from mlip_transfer.transfer.forward import TASK, check_fused
+from mlip_transfer.transfer.layers import project_before_gather, restore_stock_layers
 from mlip_transfer.transfer.gradients import GradientRecorder
 from mlip_transfer.transfer.graphs import (
     GraphCache,
@@ -34,6 +35,7 @@ from mlip_transfer.transfer.methods import TRAINABLE_ATOMREF, check_method
 from mlip_transfer.transfer.metrics import ErrorSums, evaluate_loader
 from mlip_transfer.transfer.settings import TrainSettings
 
+CHECK_GRAPHS = 4  # graphs of the training set the fused path is checked on
 logger = logging.getLogger("mlip_transfer.transfer.trainer")
 
 
@@ -67,6 +69,7 @@ class TrainingRun:
     optimizer: torch.optim.Optimizer
     unseen: list[str]
     fused: bool
+    projected: bool
     n_batches: int
     sched_steps: set[int]
     scheduler: Any
@@ -147,9 +150,15 @@ def set_up(
         raise DataError("no training frames (none given, or none convertible to graphs)")
     optimizer, n_trainable = _optimizer(model, method, settings, device)
     unseen = _unseen_elements(method, train_frames, val_frames)
+    # A few graphs are enough to catch a model the fused path does not fit; a whole batch
+    # costs two second-order passes of CHGNet.forward per training.
+    projected = settings.project_before_gather and project_before_gather(model) > 0
     fused = settings.fused_force_stress and check_fused(
-        model, train_set.graphs[: min(settings.batch_size, len(train_set))], device
+        model, train_set.graphs[:CHECK_GRAPHS], device, batched=settings.batched_collation
     )
+    if projected and not fused:  # the check did not pass, or did not run: chgnet's layers
+        restore_stock_layers(model)
+        projected = False
     n_batches = math.ceil(len(train_set) / settings.batch_size)
     sched_steps = set(tenth_steps(n_batches))
     if settings.max_steps is not None:
@@ -187,6 +196,7 @@ def set_up(
             val_frames=short_sha("\n".join(val_set.frame_ids)),
         ),
         n_trainable=n_trainable, optimizer=optimizer, unseen=unseen, fused=fused,
+        projected=projected,
         n_batches=n_batches, sched_steps=sched_steps, scheduler=scheduler, loss_fn=loss_fn,
         val_loader=make_loader(val_set, settings.batch_size) if len(val_set) else None,
     )
