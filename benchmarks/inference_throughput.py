@@ -107,13 +107,25 @@ def relax_stock(model, frames, *, device: str, fmax: float, steps: int) -> tuple
 
 
 def evaluation_pair(model, frames, batch_size: int, repeats: int = 1) -> dict:
-    """Structures/s of both evaluation paths, alternating, medians over ``repeats``."""
+    """Structures/s of both evaluation paths, alternating, medians over ``repeats``.
+
+    The project's path gets a copy of ``model`` with its layers projected, as
+    ``load_chgnet`` gives every evaluation job; chgnet's gets ``model`` itself.
+    """
+    import copy
+
+    from mlip_transfer.transfer.layers import project_before_gather
+
+    ours_model = copy.deepcopy(model)
+    project_before_gather(ours_model)
     times: dict[str, list[float]] = {"ours": [], "stock": []}
     for repeat in range(repeats):
         order = ("ours", "stock") if repeat % 2 == 0 else ("stock", "ours")
         for name in order:
-            run = evaluate_ours if name == "ours" else evaluate_stock
-            times[name].append(run(model, frames, batch_size))
+            if name == "ours":
+                times[name].append(evaluate_ours(ours_model, frames, batch_size))
+            else:
+                times[name].append(evaluate_stock(model, frames, batch_size))
     out = {f"{k}_structures_per_s": len(frames) / statistics.median(v) for k, v in times.items()}
     out["ratio_ours_over_stock"] = out["ours_structures_per_s"] / out["stock_structures_per_s"]
     return {"n_structures": len(frames), "batch_size": batch_size, **out}

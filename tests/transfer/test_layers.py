@@ -63,6 +63,7 @@ def test_projected_layers_give_chgnet_losses_gradients_and_forces(source, batche
     fast = copy.deepcopy(stock)
     assert project_before_gather(fast) == 10  # 4 atom, 3 bond, 3 angle layers of v0.3.0
     assert set(_kinds(fast)) == set(PROJECTED)
+    assert project_before_gather(fast) == 10  # idempotent
     for graphs, targets in batches:
         ref_pred, ref_loss, ref_grads = _loss_and_grads(stock, graphs, targets)
         new_pred, new_loss, new_grads = _loss_and_grads(fast, graphs, targets)

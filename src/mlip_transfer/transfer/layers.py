@@ -162,18 +162,16 @@ def _without_dropout(layer: nn.Module) -> bool:
 
 
 def project_before_gather(model: Any) -> int:
-    """Switch the model's convolution layers to the projected ones, in place.
+    """Switch the model's convolution layers to the projected ones, in place (idempotent).
 
     Returns:
-        How many layers were switched (0 for a model without chgnet's layers).
+        How many of its layers are projected now (0 for a model without chgnet's layers).
     """
-    switched = 0
     for layer in model.modules():
         fast = PROJECTED.get(type(layer))
         if fast is not None and _without_dropout(layer):
             layer.__class__ = fast
-            switched += 1
-    return switched
+    return sum(1 for layer in model.modules() if type(layer) in STOCK)
 
 
 def restore_stock_layers(model: Any) -> list[nn.Module]:

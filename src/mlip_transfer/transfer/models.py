@@ -16,7 +16,9 @@ from mlip_transfer.core.errors import ConfigError
 SHIPPED_MODELS = ("0.3.0", "0.2.0", "r2scan")
 
 
-def load_chgnet(name_or_path: str | os.PathLike, *, device: str = "cpu") -> Any:
+def load_chgnet(
+    name_or_path: str | os.PathLike, *, device: str = "cpu", project: bool = True
+) -> Any:
     """A CHGNet model from a saved file (``CHGNet.from_file``) or a shipped name.
 
     An existing path wins over a name; anything else is passed to ``CHGNet.load(model_name=)``
@@ -25,6 +27,9 @@ def load_chgnet(name_or_path: str | os.PathLike, *, device: str = "cpu") -> Any:
     Args:
         name_or_path: A model file (``model_final.pt``, a checkpoint) or a shipped name.
         device: Where the model's weights go.
+        project: Switch its convolution layers to
+            :func:`~mlip_transfer.transfer.layers.project_before_gather`'s (the same function
+            to float32 rounding, faster; the state dict and saved files are unchanged).
 
     Raises:
         ConfigError: Neither an existing file nor a known model name.
@@ -34,13 +39,19 @@ def load_chgnet(name_or_path: str | os.PathLike, *, device: str = "cpu") -> Any:
     text = str(name_or_path)
     with contextlib.redirect_stdout(io.StringIO()):  # chgnet prints its size and device
         if Path(text).is_file():
-            return CHGNet.from_file(text).to(device)
-        try:
-            return CHGNet.load(model_name=text, verbose=False, use_device=device)
-        except (ValueError, FileNotFoundError, KeyError) as exc:
-            raise ConfigError(
-                f"model {text!r} is neither a file nor a chgnet model name ({exc})"
-            ) from exc
+            model = CHGNet.from_file(text).to(device)
+        else:
+            try:
+                model = CHGNet.load(model_name=text, verbose=False, use_device=device)
+            except (ValueError, FileNotFoundError, KeyError) as exc:
+                raise ConfigError(
+                    f"model {text!r} is neither a file nor a chgnet model name ({exc})"
+                ) from exc
+    if project:
+        from mlip_transfer.transfer.layers import project_before_gather
+
+        project_before_gather(model)
+    return model
 
 
 def check_model(name_or_path: str | os.PathLike) -> str:
