@@ -6,16 +6,19 @@ Project path: ``mlip_transfer.transfer.trainer.train`` (graphs converted once by
 shared across epochs, methods and, through an on-disk cache, across processes).
 
 Settings are the same for both: the pretrained CHGNet v0.3.0 with its AtomRef frozen (Method 3),
-targets efsm, Huber loss 3:1:0.1:1, Adam, lr 1e-3 cosine to 1e-5, batch 16. Each variant runs in
-its own subprocess so its peak resident memory (``ru_maxrss``) is its own:
+targets efsm, Huber loss 3:1:0.1:1, Adam, lr 1e-3 cosine to 1e-5, batch 16, validation after
+every epoch (so the project's path skips its validation before training, which the workflow's
+trainings keep for the step-0 rows). Each variant runs in its own subprocess so its peak
+resident memory (``ru_maxrss``) is its own:
 
 * ``stock``: chgnet's Trainer;
 * ``ours``: the project's path with a cold on-disk graph cache (converts, writes the cache);
 * ``ours-warm``: the project's path again, graphs read from that cache (what a second method
   rule does);
-* ``ours-per-graph`` (only when asked for with ``--variants``): the project's path with a cold
-  cache of its own, but chgnet's graph-by-graph batch assembly instead of the batch-wide one
-  (``TrainSettings.batched_collation=False``): what that change buys.
+* ``ours-per-graph`` and ``ours-stock-layers`` (only when asked for with ``--variants``): the
+  project's path with a cold cache of its own, but one change undone: chgnet's graph-by-graph
+  batch assembly (``TrainSettings.batched_collation=False``), or chgnet's own convolution
+  layers (``project_before_gather=False``): what each change buys.
 
 ``--batch-sizes 16 64`` repeats the whole comparison per batch size. ``--run-dir`` (default
 ``results``) also prints the training structures/s that each method's job of a finished run
@@ -46,7 +49,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATASET = REPO / "resources" / "default_dataset"
-VARIANTS = ("stock", "ours", "ours-warm", "ours-per-graph")
+VARIANTS = ("stock", "ours", "ours-warm", "ours-per-graph", "ours-stock-layers")
 DEFAULT_VARIANTS = ("stock", "ours", "ours-warm")
 CACHE_READERS = ("ours-warm",)  # reads the on-disk graph cache "ours" writes
 
@@ -136,7 +139,9 @@ def worker(args: argparse.Namespace) -> dict:
         method = "3_frozen_gga_atomref"
         model, info = build_model(method, train_frames=train_frames, source_model=model)
         per_graph = args.worker == "ours-per-graph"
-        cache_dir = Path(args.workdir) / ("graph_cache_per_graph" if per_graph else "graph_cache")
+        stock_layers = args.worker == "ours-stock-layers"
+        cache_name = f"graph_cache_{args.worker}" if per_graph or stock_layers else "graph_cache"
+        cache_dir = Path(args.workdir) / cache_name  # the ablations' caches are cold, like ours
         cache = GraphCache(model.graph_converter, cache_dir=cache_dir)
         result = train(
             model=model,
@@ -146,7 +151,8 @@ def worker(args: argparse.Namespace) -> dict:
             out_dir=out,
             settings=TrainSettings(
                 epochs=args.epochs, batch_size=args.batch_size, device="cpu", seed=args.seed,
-                batched_collation=not per_graph,
+                batched_collation=not per_graph, project_before_gather=not stock_layers,
+                validate_before=False,  # stock's Trainer validates after each epoch only
             ),
             gradients=GradientRecorder(),
             progress=False,
@@ -339,22 +345,22 @@ def compare(args: argparse.Namespace, variants: list[str], batch_size: int) -> d
         f"batch {batch_size}, {args.threads} threads"
     )
     print(
-        f"{'variant':<14} {'wall s':>8} {'structures/s':>13} {'peak RSS MB':>12} {'RSS before MB':>14} "
+        f"{'variant':<17} {'wall s':>8} {'structures/s':>13} {'peak RSS MB':>12} {'RSS before MB':>14} "
         f"{'val E meV/atom':>15}"
     )
     for name, r in results.items():
         print(
-            f"{name:<14} {r['wall_s']:8.1f} {r['structures_per_s']:13.2f} {r['peak_rss_mb']:12.0f} "
+            f"{name:<17} {r['wall_s']:8.1f} {r['structures_per_s']:13.2f} {r['peak_rss_mb']:12.0f} "
             f"{r['rss_before_training_mb']:14.0f} {r['val_energy_mae_mev_per_atom']:15.1f}"
         )
         if len(r["all_structures_per_s"]) > 1:
             print(
-                f"{'':<14} all runs (structures/s): "
+                f"{'':<17} all runs (structures/s): "
                 + ", ".join(f"{x:.2f}" for x in r["all_structures_per_s"])
             )
     summary = {"results": results}
     if "stock" in results:
-        for name in ("ours", "ours-warm", "ours-per-graph"):
+        for name in ("ours", "ours-warm", "ours-per-graph", "ours-stock-layers"):
             if name in results:
                 ratio = results[name]["structures_per_s"] / results["stock"]["structures_per_s"]
                 summary[f"ratio_{name}_over_stock"] = ratio
