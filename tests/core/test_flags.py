@@ -47,3 +47,17 @@ def test_flag_text_joins_the_raised_flags():
     raised = flags.relaxations_without_step([0])
     assert flags.flag_text([None, raised, None]) == raised.message
     assert flags.flag_text([None]) == ""
+
+
+def test_history_not_trained_compares_epoch_zero_with_the_last_validation(tmp_path):
+    history = tmp_path / "history.csv"
+    history.write_text(
+        "epoch,split,energy_mae,force_mae\n"
+        "0,val,0.400,0.100\n1,train,0.3,0.09\n1,val,0.3999,0.080\n2,val,0.3998,0.070\n"
+    )
+    found = flags.history_not_trained(history, what="the full-size training's validation")
+    assert found["force"] is None  # 0.100 -> 0.070
+    assert found["energy"].code == "not_trained"
+    assert "the full-size training's validation energy MAE changed 0.05 %" in found["energy"].message
+    history.write_text("epoch,split,energy_mae,force_mae\n1,val,0.4,0.1\n2,val,0.4,0.1\n")
+    assert flags.history_not_trained(history) is None  # nothing before training to compare with

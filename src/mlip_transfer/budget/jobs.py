@@ -188,17 +188,11 @@ def full_size_flags(histories: Sequence[str | Path]) -> dict[str, dict[str, str]
 
     raised: dict[str, dict[str, str]] = {}
     for path in histories:
-        val = pd.read_csv(path).query("split == 'val'").sort_values("epoch")
-        if len(val) < 2 or val["epoch"].iloc[0] != 0:  # no row before training to compare with
-            continue
-        first, last = val.iloc[0], val.iloc[-1]
-        raised[Path(path).parent.name] = {
-            target: flags.flag_text([flags.not_trained(
-                float(first[column]), float(last[column]),
-                metric=f"the full-size training's validation {target} MAE", unit=unit)])
-            for target, column, unit in (("energy", "energy_mae", "eV/atom"),
-                                         ("force", "force_mae", "eV/Å"))
-        }
+        found = flags.history_not_trained(path, what="the full-size training's validation")
+        if found is not None:
+            raised[Path(path).parent.name] = {
+                target: flags.flag_text([flag]) for target, flag in found.items()
+            }
     return raised
 
 

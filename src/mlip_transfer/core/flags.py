@@ -8,6 +8,7 @@ column (:func:`flag_text`), and their markdown and figures show them beside the 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -44,6 +45,35 @@ def not_trained(
         return None
     return Flag("not_trained", f"not trained at this budget: {metric} changed {100 * change:.2f} % "
                 f"({before:.4g} → {after:.4g}{' ' + unit if unit else ''})")
+
+
+# What a training's history.csv holds per validation row: target, column, unit.
+HISTORY_TARGETS = (("energy", "energy_mae", "eV/atom"), ("force", "force_mae", "eV/Å"))
+
+
+def history_not_trained(
+    history: str | os.PathLike, *, what: str = "validation"
+) -> dict[str, Flag | None] | None:
+    """Per target (energy, force), :func:`not_trained` of a CHGNet training's ``history.csv``:
+    the validation error before the first step (epoch 0) against the one after the last.
+
+    Args:
+        history: The ``history.csv`` the trainer writes.
+        what: How the messages name the error (``validation`` -> "validation energy MAE").
+
+    Returns:
+        ``{"energy": flag or None, "force": flag or None}``; None where the history has no
+        validation before training to compare with.
+    """
+    import pandas as pd  # only here: core imports no pandas otherwise
+
+    val = pd.read_csv(history).query("split == 'val'").sort_values("epoch")
+    if len(val) < 2 or val["epoch"].iloc[0] != 0:
+        return None
+    first, last = val.iloc[0], val.iloc[-1]
+    return {target: not_trained(float(first[column]), float(last[column]),
+                                metric=f"{what} {target} MAE", unit=unit)
+            for target, column, unit in HISTORY_TARGETS}
 
 
 def relaxations_without_step(n_steps: Iterable[int], *, what: str = "relaxations") -> Flag | None:

@@ -21,7 +21,6 @@ import torch
 
 from mlip_transfer.transfer.batching import batch_graphs
 from mlip_transfer.transfer.graphs import to_device
-from mlip_transfer.transfer.layers import stock_layers
 
 logger = logging.getLogger("mlip_transfer.transfer.forward")
 TASK = "efsm"
@@ -145,6 +144,8 @@ def check_fused(
 
     # One at a time, parameters not differentiated: the check costs less memory than a step.
     # create_graph as in training (without it float32 noise differs, ~1e-4 eV/Å).
+    from mlip_transfer.transfer.layers import stock_layers  # imports chgnet
+
     with frozen_parameters(model):
         with stock_layers(model):  # chgnet's own layers, also where they are projected
             reference = flat(model(to_device(graphs, {}, device, forces=True)[0], task=TASK))

@@ -205,16 +205,10 @@ def _relaxation_sentence(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 def _flags(metrics: Mapping[str, Any], history: PathLike | None) -> str:
     """The flags of one Table 1 row: validation errors training did not move (from the trained
     model's ``history.csv``: epoch 0 against the last epoch), and relaxations without a step."""
-    import pandas as pd
-
     raised = []
-    if history is not None:
-        val = pd.read_csv(history).query("split == 'val'").sort_values("epoch")
-        first, last = val.iloc[0], val.iloc[-1]
-        for column, metric, unit in (("energy_mae", "validation energy MAE", "eV/atom"),
-                                     ("force_mae", "validation force MAE", "eV/Å")):
-            raised.append(flags.not_trained(float(first[column]), float(last[column]),
-                                            metric=metric, unit=unit))
+    found = None if history is None else flags.history_not_trained(history)
+    if found is not None:
+        raised += found.values()
     idle, relaxed = metrics.get("n_relaxations_without_step"), metrics.get("n_relaxed")
     if idle and relaxed:
         raised.append(flags.relaxations_without_step([0] * idle + [1] * (int(relaxed) - idle),

@@ -22,7 +22,6 @@ from mlip_transfer.core.device import resolve_device
 from mlip_transfer.core.errors import ConfigError, DataError
 from mlip_transfer.data.dataset import Frame
 from mlip_transfer.transfer.forward import TASK, check_fused
-from mlip_transfer.transfer.layers import project_before_gather, restore_stock_layers
 from mlip_transfer.transfer.gradients import GradientRecorder
 from mlip_transfer.transfer.graphs import (
     GraphCache,
@@ -135,6 +134,8 @@ def set_up(
         DataError: No usable training frames.
     """
     from chgnet.trainer.trainer import CombinedLoss
+
+    from mlip_transfer.transfer.layers import project_before_gather, restore_stock_layers
 
     check_method(method)
     out_dir = Path(out_dir)
