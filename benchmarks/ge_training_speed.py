@@ -102,7 +102,7 @@ def time_training(
     steps: int, batch_size: int, seed: int,
 ) -> Timing:
     """``steps`` Adam updates of the trainer's own step on its seeded batches."""
-    settings = training.TrainSettings(steps=steps, batch_size=batch_size, seed=seed, learning_rate=3e-3,
+    settings = training.TrainSettings(max_steps=steps, batch_size=batch_size, seed=seed, learning_rate=3e-3,
                                       final_learning_rate=3e-5)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     model.train()

@@ -117,3 +117,12 @@ def test_benchmark_agreement_check_fails_when_the_paths_disagree(bench):
     other = bench.Timing(losses=[1.0, 0.50001], wall_s=1, cpu_s=1, steps=2)
     assert bench.compare_losses(same, same, rtol=1e-6) == []
     assert bench.compare_losses(same, other, rtol=1e-6) == ["step 2: loss 0.5 (reference) vs 0.50001 (edge)"]
+
+
+def test_the_benchmark_runs_end_to_end_and_checks_agreement(bench, capsys):
+    """The whole script, tiny: it cannot rot (its TrainSettings call once did)."""
+    status = bench.main(["--steps", "2", "--frames", "2", "--md-steps", "2",
+                         "--cell-repeats", "1", "--blocks", "2"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "more updates per core-second" in out and "agreement:" in out
