@@ -282,6 +282,16 @@ def test_transfer_at_10_losing_to_scratch_below_50_is_not_reproduced():
     assert claim.verdict == NOT_TESTABLE and "50 frames" in claim.needs
 
 
+def test_transfer_at_10_within_the_spread_of_scratch_at_50_needs_more_seeds():
+    """The default run's case: a scratch model at exactly 50 frames, spreads overlapping."""
+    values = {"scratch": {1: (24.2, 20.5, 27.9), 10: (17.5, 16.7, 18.4), 50: (16.8, 13.0, 20.6),
+                          195: (15.8, 12.6, 18.9)},
+              "transfer": {10: (12.6, 10.9, 14.3)}}
+    claim = elements.data_efficiency(ge_inputs(efficiency=efficiency_frame(values)))
+    assert claim.verdict == NOT_TESTABLE and claim.this_run.count("scratch at 50") == 1
+    assert "more seeds" in claim.needs and "50 frames" not in claim.needs
+
+
 def test_stability_runs_too_few_or_short_are_not_testable():
     short = stability_record(scratch_unstable=0, runs=4, duration_ps=0.5)
     claim = elements.stability(ge_inputs(stability=short))
