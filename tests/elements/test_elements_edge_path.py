@@ -126,3 +126,20 @@ def test_the_benchmark_runs_end_to_end_and_checks_agreement(bench, capsys):
     out = capsys.readouterr().out
     assert status == 0, out
     assert "more updates per core-second" in out and "agreement:" in out
+
+
+def test_the_edge_path_reads_no_triplets_so_md_graphs_skip_them():
+    from mlip_transfer.elements.md import DimeNetCalculator
+
+    atoms = diamond_cell("Ge", repeats=1)
+    atoms.rattle(0.1, seed=4)
+    kwargs = {"numbers": atoms.numbers, "positions": atoms.positions, "cell": atoms.cell.array,
+              "cutoff": SMALL.cutoff}
+    full, bare = build_graph(**kwargs), build_graph(**kwargs, triplets=False)
+    assert full.n_triplets > 0 and bare.n_triplets == 0
+    model = DimeNetPP(settings=SMALL)
+    e_full, f_full = energy_and_forces(model, collate([full]))
+    e_bare, f_bare = energy_and_forces(model, collate([bare]))
+    assert torch.equal(e_full, e_bare) and torch.equal(f_full, f_bare)
+    atoms.calc = DimeNetCalculator(model=model)
+    torch.testing.assert_close(torch.as_tensor(atoms.get_forces(), dtype=f_full.dtype), f_full.detach())

@@ -40,6 +40,7 @@ class DimeNetCalculator(Calculator):
             cell=self.atoms.cell.array,
             cutoff=self.model.cutoff,
             name="md",
+            triplets=self.model.reference,  # the edge path reads no triplets
         )
         energy, forces = energy_and_forces(self.model, collate([graph], dtype=self.dtype).to(self.device))
         energy = float(energy.detach().cpu()[0])
