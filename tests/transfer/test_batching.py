@@ -6,40 +6,13 @@ import copy
 
 import pytest
 import torch
-
-from mlip_transfer.data.dataset import iter_frames
-from mlip_transfer.transfer.forward import predict_efsm
-from mlip_transfer.transfer.graphs import GraphDataset, make_loader, to_device
-
-DATASET = "resources/default_dataset/frames.jsonl.gz"
+from chgnet_batches import loss_and_grads, r2scan_batches
 
 
 @pytest.fixture(scope="module")
 def seeded_batches(request, source, cache):
     """Three seeded shuffled batches of 8 r2SCAN frames of the small default dataset."""
-    frames = []
-    for frame in iter_frames(request.config.rootpath / DATASET):
-        if frame.functional == "r2scan":
-            frames.append(frame)
-        if len(frames) == 24:
-            break
-    dataset, _ = GraphDataset.from_frames(frames, cache)
-    return list(make_loader(dataset, 8, shuffle_seed=7))[:3]
-
-
-def _loss_and_grads(model, graphs, targets, *, batched):
-    from chgnet.trainer.trainer import CombinedLoss
-
-    loss_fn = CombinedLoss(target_str="efsm", criterion="Huber", energy_loss_ratio=3,
-                           force_loss_ratio=1, stress_loss_ratio=0.1, mag_loss_ratio=1,
-                           allow_missing_labels=True)
-    model.zero_grad(set_to_none=True)
-    graphs, targets = to_device(graphs, targets, torch.device("cpu"), forces=True)
-    prediction = predict_efsm(model, graphs, batched=batched)
-    loss = loss_fn(targets, prediction)["loss"]
-    loss.backward()
-    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-    return prediction, float(loss), grads
+    return r2scan_batches(request.config.rootpath, cache, n_frames=24, batch_size=8, seed=7)[:3]
 
 
 def test_batched_collation_matches_chgnet_per_graph(source, seeded_batches):
@@ -47,8 +20,8 @@ def test_batched_collation_matches_chgnet_per_graph(source, seeded_batches):
     model.composition_model.requires_grad_(False)
     model.train()
     for graphs, targets in seeded_batches:
-        ref_pred, ref_loss, ref_grads = _loss_and_grads(model, graphs, targets, batched=False)
-        new_pred, new_loss, new_grads = _loss_and_grads(model, graphs, targets, batched=True)
+        ref_pred, ref_loss, ref_grads = loss_and_grads(model, graphs, targets, batched=False)
+        new_pred, new_loss, new_grads = loss_and_grads(model, graphs, targets, batched=True)
         assert new_loss == pytest.approx(ref_loss, rel=1e-5)
         assert sorted(new_grads) == sorted(ref_grads)
         for name, ref in ref_grads.items():
@@ -73,8 +46,8 @@ def test_batched_collation_handles_a_graph_without_angles(source, seeded_batches
     graphs = [copy.copy(g) for g in graphs]
     graphs[0].bond_graph = graphs[0].bond_graph[:0]
     model = copy.deepcopy(source)
-    ref, _, _ = _loss_and_grads(model, graphs, targets, batched=False)
-    new, _, _ = _loss_and_grads(model, graphs, targets, batched=True)
+    ref, _, _ = loss_and_grads(model, graphs, targets, batched=False)
+    new, _, _ = loss_and_grads(model, graphs, targets, batched=True)
     torch.testing.assert_close(torch.cat(new["f"]).detach(), torch.cat(ref["f"]).detach(),
                                rtol=1e-5, atol=1e-4)
     torch.testing.assert_close(new["e"].detach(), ref["e"].detach(), rtol=1e-5, atol=1e-5)

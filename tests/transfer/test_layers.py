@@ -7,10 +7,8 @@ import copy
 import pytest
 import torch
 from chgnet.model.layers import AngleUpdate, AtomConv, BondConv
+from chgnet_batches import loss_and_grads, r2scan_batches
 
-from mlip_transfer.data.dataset import iter_frames
-from mlip_transfer.transfer.forward import predict_efsm
-from mlip_transfer.transfer.graphs import GraphDataset, make_loader, to_device
 from mlip_transfer.transfer.layers import (
     ProjectedAngleUpdate,
     ProjectedAtomConv,
@@ -20,7 +18,6 @@ from mlip_transfer.transfer.layers import (
     stock_layers,
 )
 
-DATASET = "resources/default_dataset/frames.jsonl.gz"
 STOCK = (AtomConv, BondConv, AngleUpdate)
 PROJECTED = (ProjectedAtomConv, ProjectedBondConv, ProjectedAngleUpdate)
 
@@ -28,29 +25,7 @@ PROJECTED = (ProjectedAtomConv, ProjectedBondConv, ProjectedAngleUpdate)
 @pytest.fixture(scope="module")
 def batches(request, cache):
     """Two seeded shuffled batches of 8 r2SCAN frames (elements, compounds, magmoms)."""
-    frames = []
-    for frame in iter_frames(request.config.rootpath / DATASET):
-        if frame.functional == "r2scan":
-            frames.append(frame)
-        if len(frames) == 16:
-            break
-    dataset, _ = GraphDataset.from_frames(frames, cache)
-    return list(make_loader(dataset, 8, shuffle_seed=11))
-
-
-def _loss_and_grads(model, graphs, targets):
-    from chgnet.trainer.trainer import CombinedLoss
-
-    loss_fn = CombinedLoss(target_str="efsm", criterion="Huber", energy_loss_ratio=3,
-                           force_loss_ratio=1, stress_loss_ratio=0.1, mag_loss_ratio=1,
-                           allow_missing_labels=True)
-    model.zero_grad(set_to_none=True)
-    graphs, targets = to_device(graphs, targets, torch.device("cpu"), forces=True)
-    prediction = predict_efsm(model, graphs)
-    loss = loss_fn(targets, prediction)["loss"]
-    loss.backward()
-    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-    return prediction, float(loss), grads
+    return r2scan_batches(request.config.rootpath, cache, n_frames=16, batch_size=8, seed=11)
 
 
 def _kinds(model):
@@ -65,8 +40,8 @@ def test_projected_layers_give_chgnet_losses_gradients_and_forces(source, batche
     assert set(_kinds(fast)) == set(PROJECTED)
     assert project_before_gather(fast) == 10  # idempotent
     for graphs, targets in batches:
-        ref_pred, ref_loss, ref_grads = _loss_and_grads(stock, graphs, targets)
-        new_pred, new_loss, new_grads = _loss_and_grads(fast, graphs, targets)
+        ref_pred, ref_loss, ref_grads = loss_and_grads(stock, graphs, targets)
+        new_pred, new_loss, new_grads = loss_and_grads(fast, graphs, targets)
         assert new_loss == pytest.approx(ref_loss, rel=1e-5)
         assert sorted(new_grads) == sorted(ref_grads)
         for name, ref in ref_grads.items():

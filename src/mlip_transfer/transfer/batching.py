@@ -111,9 +111,7 @@ def batch_graphs(graphs: Sequence[Any], model: Any) -> tuple[Any, torch.Tensor, 
         angle_bases=angle_bases,
         batched_atom_graph=atom_graph,
         batched_bond_graph=bond_graph,
-        atom_owners=torch.repeat_interleave(
-            torch.arange(len(graphs), device=device), torch.tensor(n_atoms, device=device)
-        ).to(torch.int32),
+        atom_owners=_per_row(torch.arange(len(graphs), device=device), n_atoms).to(torch.int32),
         directed2undirected=torch.cat([g.directed2undirected for g in graphs])
         + _per_row(und_start, n_directed),
         atom_positions=list(positions.split(n_atoms)),

@@ -79,6 +79,19 @@ def _bond_angle_messages(
     return _gated(gated, pre, core_rest, gate_rest)
 
 
+def _summed_update(
+    layer: AtomConv | BondConv, messages: Tensor, owners: Tensor, feas: Tensor,
+    norm: nn.Module | None,
+) -> Tensor:
+    """The messages summed per owner, then chgnet's output MLP, residual and norm of ``feas``."""
+    new = aggregate(messages, owners, average=False, num_owner=len(feas))
+    if layer.use_mlp_out:
+        new = layer.mlp_out(new)
+    if layer.resnet:
+        new = new + feas
+    return new if norm is None else norm(new)
+
+
 class ProjectedAtomConv(AtomConv):
     """``AtomConv`` with its messages' first linear layer applied before the gather."""
 
@@ -103,12 +116,7 @@ class ProjectedAtomConv(AtomConv):
         )
         messages = _gated(gated, pre, core_rest, gate_rest)
         messages = messages * torch.index_select(bond_weights, 0, directed2undirected)
-        new = aggregate(messages, atom_graph[:, 0], average=False, num_owner=len(atom_feas))
-        if self.use_mlp_out:
-            new = self.mlp_out(new)
-        if self.resnet:
-            new = new + atom_feas
-        return new if self.atom_norm is None else self.atom_norm(new)
+        return _summed_update(self, messages, atom_graph[:, 0], atom_feas, self.atom_norm)
 
 
 class ProjectedBondConv(BondConv):
@@ -130,12 +138,7 @@ class ProjectedBondConv(BondConv):
             * torch.index_select(bond_weights, 0, bond_graph[:, 1])
             * torch.index_select(bond_weights, 0, bond_graph[:, 2])
         )
-        new = aggregate(update, bond_graph[:, 1], average=False, num_owner=len(bond_feas))
-        if self.use_mlp_out:
-            new = self.mlp_out(new)
-        if self.resnet:
-            new = new + bond_feas
-        return new if self.bond_norm is None else self.bond_norm(new)
+        return _summed_update(self, update, bond_graph[:, 1], bond_feas, self.bond_norm)
 
 
 class ProjectedAngleUpdate(AngleUpdate):
