@@ -278,3 +278,23 @@ def test_validate_every_none_validates_before_and_after_only(
     assert rows == [(0, "val"), (1, "train"), (2, "train"), (3, "train"), (3, "val")]
     assert result.summary["best_epoch"] == 3  # chosen among validated epochs only
 
+
+
+def test_project_before_gather_off_trains_chgnet_s_own_layers(
+    built, train_frames, val_frames, cache, tmp_path
+):
+    """A model that arrives projected (load_chgnet's) is switched back when the setting is off."""
+    from chgnet.model.layers import AtomConv
+
+    from mlip_transfer.transfer.layers import ProjectedAtomConv, project_before_gather
+
+    model = copy.deepcopy(built["3_frozen_gga_atomref"][0])
+    project_before_gather(model)
+    result = tiny_train(model, train_frames, val_frames, "3_frozen_gga_atomref", tmp_path, cache,
+                        project_before_gather=False, gradient_layers=None)
+    assert result.summary["projected_layers"] is False
+    assert type(result.model.atom_conv_layers[0]) is AtomConv
+    on = tiny_train(copy.deepcopy(built["3_frozen_gga_atomref"][0]), train_frames, val_frames,
+                    "3_frozen_gga_atomref", tmp_path / "on", cache, gradient_layers=None)
+    assert on.summary["projected_layers"] is True
+    assert type(on.model.atom_conv_layers[0]) is ProjectedAtomConv

@@ -151,9 +151,11 @@ def set_up(
         raise DataError("no training frames (none given, or none convertible to graphs)")
     optimizer, n_trainable = _optimizer(model, method, settings, device)
     unseen = _unseen_elements(method, train_frames, val_frames)
+    if not settings.project_before_gather:  # load_chgnet hands models over projected
+        restore_stock_layers(model)
+    projected = settings.project_before_gather and project_before_gather(model) > 0
     # A few graphs are enough to catch a model the fused path does not fit; a whole batch
     # costs two second-order passes of CHGNet.forward per training.
-    projected = settings.project_before_gather and project_before_gather(model) > 0
     fused = settings.fused_force_stress and check_fused(
         model, train_set.graphs[:CHECK_GRAPHS], device, batched=settings.batched_collation
     )
