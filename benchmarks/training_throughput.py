@@ -360,7 +360,7 @@ def compare(args: argparse.Namespace, variants: list[str], batch_size: int) -> d
             )
     summary = {"results": results}
     if "stock" in results:
-        for name in ("ours", "ours-warm", "ours-per-graph", "ours-stock-layers"):
+        for name in VARIANTS[1:]:
             if name in results:
                 ratio = results[name]["structures_per_s"] / results["stock"]["structures_per_s"]
                 summary[f"ratio_{name}_over_stock"] = ratio
