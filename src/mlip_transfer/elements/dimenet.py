@@ -22,6 +22,7 @@ hidden 32 (128), output embedding 64 (256), interaction embedding 16 (64); basis
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,8 @@ from torch_geometric.utils import scatter
 
 from mlip_transfer.core.errors import ConfigError
 from mlip_transfer.core.files import save_torch_atomic
-from mlip_transfer.elements.edge_basis import EdgeInteractionPPBlock, EdgeLayout
-from mlip_transfer.elements.graph import GraphBatch
+from mlip_transfer.elements.edge_basis import EdgeInputs, EdgeInteractionPPBlock, EdgeLayout
+from mlip_transfer.elements.graph import GraphBatch, PeriodicGraph, collate
 
 N_SPECIES = 95  # rows of torch_geometric's species embedding (atomic numbers 0-94)
 
@@ -72,15 +73,28 @@ class DimeNetSettings:
             raise ConfigError("model num_spherical must be at least 2")
 
 
-def spherical_bessel(order: int, x: torch.Tensor) -> torch.Tensor:
-    """Spherical Bessel function of the first kind ``j_order(x)`` by upward recurrence."""
+def spherical_bessel(order: int, x: torch.Tensor, *, derivative: bool = False) -> Any:
+    """Spherical Bessel function of the first kind ``j_order(x)`` by upward recurrence.
+
+    With ``derivative``, returns ``(j_order(x), j_order'(x))``, the derivative from
+    ``j_l' = j_{l-1} - (l + 1) / x * j_l`` (``j_0' = -j_1``).
+    """
     j_prev = torch.sin(x) / x
-    if order == 0:
+    if order == 0 and not derivative:
         return j_prev
     j = torch.sin(x) / x**2 - torch.cos(x) / x
+    if order == 0:
+        return j_prev, -j
     for n in range(1, order):
         j_prev, j = j, (2 * n + 1) / x * j - j_prev
-    return j
+    return (j, j_prev - (order + 1) / x * j) if derivative else j
+
+
+def envelope_slope(envelope: Envelope, x: torch.Tensor) -> torch.Tensor:
+    """Derivative of torch_geometric's polynomial ``Envelope`` in ``x`` (zero beyond 1)."""
+    p, a, b, c = envelope.p, envelope.a, envelope.b, envelope.c
+    return (-1.0 / x**2 + a * (p - 1) * x.pow(p - 2) + b * p * x.pow(p - 1)
+            + c * (p + 1) * x.pow(p)) * (x < 1.0).to(x.dtype)
 
 
 def legendre(order: int, c: torch.Tensor) -> list[torch.Tensor]:
@@ -122,6 +136,20 @@ class SphericalBasis(nn.Module):
             [norms[l] * spherical_bessel(l, zeros[l] * x) for l in range(self.num_spherical)], dim=1
         )
         return self.envelope(x).unsqueeze(-1) * radial
+
+    def radial_with_slope(self, dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`radial` and its derivative in ``dist`` (analytic), both (E, l, n)."""
+        x = (dist / self.cutoff).unsqueeze(-1)
+        zeros, norms = self.zeros.to(dist.dtype), self.norms.to(dist.dtype)
+        values, slopes = [], []
+        for l in range(self.num_spherical):
+            j, dj = spherical_bessel(l, zeros[l] * x, derivative=True)
+            values.append(norms[l] * j)
+            slopes.append(norms[l] * zeros[l] * dj)
+        value, slope = torch.stack(values, dim=1), torch.stack(slopes, dim=1)
+        envelope = self.envelope(x).unsqueeze(-1)
+        d_envelope = envelope_slope(self.envelope, x).unsqueeze(-1)
+        return envelope * value, (d_envelope * value + envelope * slope) / self.cutoff
 
     def forward(self, dist: torch.Tensor, cos_angle: torch.Tensor, idx_kj: torch.Tensor) -> torch.Tensor:
         radial = self.radial(dist)
@@ -182,14 +210,43 @@ class DimeNetPP(nn.Module):
     def cutoff(self) -> float:
         return self.settings.cutoff
 
-    def atomic_energies(self, batch: GraphBatch) -> torch.Tensor:
-        """Per-atom energies (eV), shift included."""
-        vectors = batch.edge_vectors()
-        dist = vectors.norm(dim=-1)
-        rbf = self.rbf(dist)
+    def radial_basis(self, dist: torch.Tensor) -> torch.Tensor:
+        """The radial part of the spherical basis with its angular prefactors, (L, E, n)."""
+        prefactors = self.sbf.prefactors.to(dist.dtype).view(-1, 1, 1)
+        return self.sbf.radial(dist).transpose(0, 1) * prefactors
+
+    def radial_basis_with_slope(self, dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`radial_basis` and its derivative in ``dist``, both (L, E, n)."""
+        prefactors = self.sbf.prefactors.to(dist.dtype).view(-1, 1, 1)
+        value, slope = self.sbf.radial_with_slope(dist)
+        return value.transpose(0, 1) * prefactors, slope.transpose(0, 1) * prefactors
+
+    def edge_inputs(self, batch: GraphBatch, *, as_leaves: bool = False) -> EdgeInputs:
+        """The edge path's per-edge geometry of ``batch``; see :class:`EdgeInputs`.
+
+        Args:
+            as_leaves: Leaf tensors with their derivatives (for :func:`energy_and_forces`)
+                instead of tensors differentiable in ``batch.positions``.
+        """
+        vectors, n_l = batch.edge_vectors(), self.settings.num_spherical
+        if as_leaves:
+            return EdgeInputs.leaves_of(vectors, radial_with_slope=self.radial_basis_with_slope,
+                                        num_spherical=n_l)
+        return EdgeInputs.of(vectors, radial_basis=self.radial_basis, num_spherical=n_l)
+
+    def atomic_energies(self, batch: GraphBatch, inputs: EdgeInputs | None = None) -> torch.Tensor:
+        """Per-atom energies (eV), shift included.
+
+        Args:
+            inputs: The edge path's geometry (default: computed from ``batch.positions``,
+                differentiable in them); ignored by the reference path.
+        """
         n_atoms = batch.numbers.numel()
         i, j = batch.dst, batch.src
         if self.reference:
+            vectors = batch.edge_vectors()
+            dist = vectors.norm(dim=-1)
+            rbf = self.rbf(dist)
             # torch_geometric's angle: between pos_i - pos_j (edge ji) and pos_j - pos_k (edge kj).
             cos_angle = (vectors[batch.idx_ji] * vectors[batch.idx_kj]).sum(-1) / (
                 dist[batch.idx_ji] * dist[batch.idx_kj]
@@ -199,11 +256,10 @@ class DimeNetPP(nn.Module):
             def interact(block: EdgeInteractionPPBlock, x: torch.Tensor) -> torch.Tensor:
                 return InteractionPPBlock.forward(block, x, rbf, sbf, batch.idx_kj, batch.idx_ji)
         else:
-            prefactors = self.sbf.prefactors.to(dist.dtype).view(-1, 1, 1)
+            inputs = inputs if inputs is not None else self.edge_inputs(batch)
+            rbf = self.rbf(inputs.dist)
             layout = EdgeLayout.build(
-                unit=vectors / dist.unsqueeze(-1),
-                radial=self.sbf.radial(dist).transpose(0, 1) * prefactors,  # (l, E, n)
-                src=batch.src, dst=batch.dst, reverse=batch.reverse, n_atoms=n_atoms,
+                inputs=inputs, src=batch.src, dst=batch.dst, reverse=batch.reverse, n_atoms=n_atoms
             )
 
             def interact(block: EdgeInteractionPPBlock, x: torch.Tensor) -> torch.Tensor:
@@ -216,28 +272,62 @@ class DimeNetPP(nn.Module):
             energy = energy + output(x, rbf, i, num_nodes=n_atoms)
         return energy.squeeze(-1) + self.energy_shift[batch.numbers].to(energy.dtype)
 
-    def forward(self, batch: GraphBatch) -> torch.Tensor:
+    def forward(self, batch: GraphBatch, inputs: EdgeInputs | None = None) -> torch.Tensor:
         """Total energy of each structure in the batch (eV), shape (n_structures,)."""
         return scatter(
-            self.atomic_energies(batch), batch.batch, dim=0, dim_size=batch.n_structures,
+            self.atomic_energies(batch, inputs), batch.batch, dim=0, dim_size=batch.n_structures,
             reduce="sum",
         )
 
 
 def energy_and_forces(
-    model: DimeNetPP, batch: GraphBatch, *, create_graph: bool = False
+    model: DimeNetPP, batch: GraphBatch, *, create_graph: bool = False,
+    inputs: EdgeInputs | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Energies per structure and forces ``-dE/dpositions`` (eV/Å) by autograd.
+    """Energies per structure and forces ``-dE/dpositions`` (eV/Å).
+
+    The edge path differentiates the energy by the per-edge basis values
+    (:meth:`DimeNetPP.edge_inputs` as leaves) and applies the chain rule through their
+    precomputed derivatives; the reference path differentiates by the positions. Both give
+    ``-dE/dpositions`` of the same energy.
 
     Args:
         create_graph: Keep the graph of the force computation, as a force-matching loss needs
             to differentiate the forces with respect to the parameters.
+        inputs: The batch's edge inputs if already computed (:func:`inputs_per_graph`, joined
+            by :meth:`EdgeInputs.concatenate`); computed from the positions otherwise.
     """
-    positions = batch.positions.detach().requires_grad_(True)
-    batch.positions = positions
-    energy = model(batch)
-    (gradient,) = torch.autograd.grad(energy.sum(), positions, create_graph=create_graph)
+    if model.reference:
+        positions = batch.positions.detach().requires_grad_(True)
+        batch.positions = positions
+        energy = model(batch)
+        (gradient,) = torch.autograd.grad(energy.sum(), positions, create_graph=create_graph)
+        return energy, -gradient
+    if inputs is None:
+        inputs = model.edge_inputs(batch, as_leaves=True)
+    energy = model(batch, inputs)
+    gradients = torch.autograd.grad(
+        energy.sum(), inputs.leaves(), create_graph=create_graph, materialize_grads=True
+    )
+    per_edge = inputs.vector_gradient(*gradients)  # dE / d(pos[dst] - pos[src])
+    n_atoms = batch.numbers.numel()
+    gradient = scatter(per_edge, batch.dst, dim=0, dim_size=n_atoms, reduce="sum") - scatter(
+        per_edge, batch.src, dim=0, dim_size=n_atoms, reduce="sum"
+    )
     return energy, -gradient
+
+
+def inputs_per_graph(
+    model: DimeNetPP, graphs: Sequence[PeriodicGraph], *, dtype: torch.dtype, device: torch.device | str,
+) -> list[EdgeInputs] | None:
+    """Each graph's edge inputs with their derivatives, for a trainer to reuse every step.
+
+    Returns None for the reference path, which reads no edge inputs.
+    """
+    if model.reference:
+        return None
+    return [model.edge_inputs(collate([graph], dtype=dtype).to(device), as_leaves=True)
+            for graph in graphs]
 
 
 def copy_species_embedding(model: DimeNetPP, *, source: int, target: int) -> None:

@@ -46,8 +46,10 @@ from mlip_transfer.elements.dimenet import (
     DimeNetSettings,
     copy_species_embedding,
     energy_and_forces,
+    inputs_per_graph,
     load_model,
 )
+from mlip_transfer.elements.edge_basis import EdgeInputs
 from mlip_transfer.elements.evaluation import evaluate, fit_energy_shift, frame_graph
 from mlip_transfer.elements.graph import PeriodicGraph, collate
 
@@ -256,6 +258,7 @@ def train_force_matching(
     graphs = frame_graphs(frames, cutoff=model.cutoff, progress=progress)
     val_graphs = frame_graphs(val_frames, cutoff=model.cutoff)
     targets = _force_targets(frames, dtype)
+    edge_inputs = inputs_per_graph(model, graphs, dtype=dtype, device=device)  # fixed geometry
     batch_size = min(settings.batch_size, len(frames))
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     stopper = EarlyStopping(patience=settings.patience,
@@ -288,9 +291,9 @@ def train_force_matching(
         chosen = _batch_indices(step, len(frames), batch_size, settings.seed)
         batch = collate([graphs[k] for k in chosen], dtype=dtype).to(device)
         target = torch.cat([targets[k] for k in chosen]).to(device)
-        row = _take_step(
-            model, optimizer, batch, target, lr=cosine_lr(step, settings), label=label, step=step
-        )
+        inputs = EdgeInputs.concatenate([edge_inputs[k] for k in chosen]) if edge_inputs else None
+        row = _take_step(model, optimizer, batch, target, lr=cosine_lr(step, settings), label=label,
+                         step=step, inputs=inputs)
         history.append({**row, "wall_s": time.perf_counter() - wall_start})
         stop = bool(validate_every and (step + 1) % validate_every == 0 and validate(step + 1))
         if stop or (settings.checkpoint_every and (step + 1) % settings.checkpoint_every == 0):
@@ -371,11 +374,15 @@ def _take_step(
     lr: float,
     label: str,
     step: int,
+    inputs: EdgeInputs | None = None,
 ) -> dict[str, float]:
-    """One Adam update on the force MSE at learning rate ``lr``; its history row (no time)."""
+    """One Adam update on the force MSE at learning rate ``lr``; its history row (no time).
+
+    ``inputs``: the batch's edge inputs, if already computed (see ``energy_and_forces``).
+    """
     for group in optimizer.param_groups:
         group["lr"] = lr
-    _, forces = energy_and_forces(model, batch, create_graph=True)
+    _, forces = energy_and_forces(model, batch, create_graph=True, inputs=inputs)
     loss = torch.mean((forces - target) ** 2)
     if not torch.isfinite(loss):
         raise FloatingPointError(f"{label}: loss is {loss.item()} at step {step}")
