@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from ase import Atoms
 
+from mlip_transfer.core.allocator import keep_freed_memory
 from mlip_transfer.core.errors import DataError
 from mlip_transfer.core.files import (
     atomic_path,
@@ -48,6 +49,8 @@ def _json(path: str | Path, content: Any) -> None:
 
 
 def _torch_threads(threads: int | None) -> None:
+    """torch's CPU threads, and an allocator that keeps the memory each update frees."""
+    keep_freed_memory()
     if threads is not None:
         import torch
 
