@@ -1,6 +1,7 @@
 """Ge DimeNet++ training and MD speed: today's code path (before issue 15) against the new one.
 
-    python benchmarks/ge_training_speed.py [--steps 10] [--frames 8] [--md-steps 20] [--ablation]
+    python benchmarks/ge_training_speed.py [--steps 10] [--frames 8] [--md-steps 20] [--repeats 1]
+        [--ablation] [--no-compile]
 
 Both paths start from one set of weights (the study's 1/4-size DimeNet++, 4 blocks, cutoff 5 Å),
 train on the same seeded batches and each run in a fresh worker process on one thread, as a
@@ -9,10 +10,13 @@ training job does:
 * ``reference``: the code path before issue 15: torch_geometric's per-triplet interactions
   (``DimeNetPP(reference=True)``), forces by autograd through the positions, plain Adam, the loss
   differentiated by everything (``loss.backward()``), glibc's default allocator;
-* ``edge``: the trainer as it runs now (``training._take_step``, ``training.new_optimizer``): the
+* ``edge``: the trainer as the default run uses it (``training._take_step``, ``training.new_optimizer``): the
   interactions on edge tensors (:mod:`mlip_transfer.elements.edge_basis`), forces through basis
   derivatives computed once per frame, the loss differentiated by the weights only, fused Adam,
-  and the allocator setting of the jobs (:func:`mlip_transfer.core.allocator.keep_freed_memory`).
+  and the allocator setting of the jobs (:func:`mlip_transfer.core.allocator.keep_freed_memory`);
+* ``edge-compiled``: the same with ``TrainSettings(compile=True)``
+  (:mod:`mlip_transfer.elements.compiled`), whose compile time is printed apart as a
+  once-per-process cost (Inductor's on-disk cache decides whether it is ~90 s or ~6 s).
 
 ``--ablation`` adds the two crossed runs (reference with the jobs' allocator, edge with glibc's
 default), which split the gain into code and allocator.
@@ -43,6 +47,7 @@ import torch
 from mlip_transfer.core.allocator import keep_freed_memory
 from mlip_transfer.data.dataset import Frame, read_frames, write_frames
 from mlip_transfer.elements import training
+from mlip_transfer.elements.compiled import CompiledForces
 from mlip_transfer.elements.dimenet import DimeNetPP, DimeNetSettings, energy_and_forces, inputs_per_graph
 from mlip_transfer.elements.edge_basis import EdgeInputs
 from mlip_transfer.elements.graph import PeriodicGraph, collate
@@ -54,12 +59,14 @@ from mlip_transfer.elements.sampling import (
     sample_frames,
 )
 
-# name: (model path, allocator); the first two always run, the others with --ablation.
+# name: (model path, allocator, compiled forces); the first three always run, the others with
+# --ablation.
 RUNS = {
-    "reference": ("reference", "default"),
-    "edge": ("edge", "kept"),
-    "reference+allocator": ("reference", "kept"),
-    "edge-allocator": ("edge", "default"),
+    "reference": ("reference", "default", False),
+    "edge": ("edge", "kept", False),
+    "edge-compiled": ("edge", "kept", True),
+    "reference+allocator": ("reference", "kept", False),
+    "edge-allocator": ("edge", "default", False),
 }
 
 
@@ -72,6 +79,7 @@ class Timing:
     cpu_s: float
     steps: int
     setup_s: float = 0.0
+    setup_wall_s: float = 0.0
 
     @property
     def cpu_per_step(self) -> float:
@@ -152,23 +160,31 @@ def legacy_take_step(model: DimeNetPP, optimizer: torch.optim.Optimizer, batch, 
 
 def time_training(
     model: DimeNetPP, graphs: Sequence[PeriodicGraph], targets: Sequence[torch.Tensor], *,
-    steps: int, batch_size: int, seed: int,
+    steps: int, batch_size: int, seed: int, compile_: bool = False,
 ) -> Timing:
     """``steps`` Adam updates on the trainer's seeded batches, by the step of the model's path.
 
-    As the trainer does, the edge path computes each frame's edge inputs once (timed apart,
-    as ``setup_s``, a once-per-training cost) and joins them per batch inside the timed step.
+    As the trainer does, the edge path computes each frame's edge inputs once and joins them per
+    batch inside the timed step; that, and compiling the forces (``compile_``, on the first
+    batch), are once-per-training costs, timed apart as ``setup_s``.
     """
     settings = training.TrainSettings(max_steps=steps, batch_size=batch_size, seed=seed, learning_rate=3e-3,
-                                      final_learning_rate=3e-5)
+                                      final_learning_rate=3e-5, compile=compile_)
     if model.reference:
         optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     else:
         optimizer = training.new_optimizer(model, settings)
     model.train()
-    cpu0 = time.process_time()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
     per_graph = inputs_per_graph(model, graphs, dtype=torch.float32, device="cpu")
+    forces_of = CompiledForces(model) if compile_ else None
+    if forces_of is not None:  # compile on the first batch (its forces are not used)
+        chosen = training._batch_indices(0, len(graphs), batch_size, seed)
+        forces_of(collate([graphs[k] for k in chosen]), EdgeInputs.concatenate([per_graph[k] for k in chosen]))
+        if forces_of.failed:
+            raise RuntimeError(f"torch.compile failed: {forces_of.failed}")
     setup_s = time.process_time() - cpu0 if per_graph else 0.0
+    setup_wall_s = time.perf_counter() - wall0 if per_graph else 0.0
     losses, wall, cpu = [], 0.0, 0.0
     for step in range(steps):
         chosen = training._batch_indices(step, len(graphs), batch_size, seed)
@@ -181,11 +197,12 @@ def time_training(
         else:
             inputs = EdgeInputs.concatenate([per_graph[k] for k in chosen])
             loss = training._take_step(model, optimizer, batch, target, lr=lr, label="bench", step=step,
-                                       inputs=inputs)["loss"]
+                                       inputs=inputs, forces_of=forces_of)["loss"]
         wall += time.perf_counter() - wall0
         cpu += time.process_time() - cpu0
         losses.append(loss)
-    return Timing(losses=losses, wall_s=wall, cpu_s=cpu, steps=steps, setup_s=setup_s)
+    return Timing(losses=losses, wall_s=wall, cpu_s=cpu, steps=steps, setup_s=setup_s,
+                  setup_wall_s=setup_wall_s)
 
 
 def compare_losses(reference: Timing, edge: Timing, *, rtol: float) -> list[str]:
@@ -219,7 +236,7 @@ def _atoms(frame: Frame):
 
 def run_worker(args: argparse.Namespace) -> WorkerResult:
     """One run of :data:`RUNS` in this (fresh) process."""
-    path, allocator = RUNS[args.worker]
+    path, allocator, compile_ = RUNS[args.worker]
     if allocator == "kept" and not keep_freed_memory():
         print("note: no glibc mallopt here, the allocator stays as it is", file=sys.stderr)
     torch.set_num_threads(1)
@@ -231,9 +248,10 @@ def run_worker(args: argparse.Namespace) -> WorkerResult:
     model = reference if path == "reference" else edge
     energies, forces = predictions(model, graphs)
     result = WorkerResult(energies=[float(e[0]) for e in energies], forces=[f.tolist() for f in forces])
-    run = time_training(model, graphs, targets, steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+    run = time_training(model, graphs, targets, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
+                        compile_=compile_)
     result.train = asdict(run)
-    if args.md_steps:
+    if args.md_steps and not compile_:  # MD runs eager: the same as "edge"
         result.md = asdict(time_md(model, frames[0], steps=args.md_steps, seed=args.seed))
     return result
 
@@ -250,7 +268,8 @@ def _spawn(name: str, args: argparse.Namespace, frames_file: Path, out: Path) ->
 def _report(results: dict[str, WorkerResult], n_frames: int) -> None:
     train = {name: Timing(**r.train) for name, r in results.items()}
     for name, run in train.items():
-        setup = f" (+ {run.setup_s:.3f} core-s once: edge inputs of {n_frames} frames)" if run.setup_s else ""
+        what = "edge inputs of {} frames{}".format(n_frames, " and compiling" if "compiled" in name else "")
+        setup = f" (+ {run.setup_s:.3f} core-s, {run.setup_wall_s:.1f} s once: {what})" if run.setup_s else ""
         print(f"train {name:>19}: {run.wall_s / run.steps:.3f} s, {run.cpu_per_step:.3f} core-s per update{setup}")
     base = train["reference"].cpu_per_step
     for name, run in train.items():
@@ -278,6 +297,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance of the checks")
     parser.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance of energies/forces")
     parser.add_argument("--ablation", action="store_true", help="also the two crossed runs (code vs allocator)")
+    parser.add_argument("--no-compile", action="store_true", help="skip the compiled run (no C++ compiler)")
     parser.add_argument("--repeats", type=int, default=1, help="fresh worker pairs, median ratio printed (default 1)")
     parser.add_argument("--worker", choices=sorted(RUNS), help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", help=argparse.SUPPRESS)
@@ -294,8 +314,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     graph = training.frame_graphs(frames[:1], cutoff=DimeNetSettings().cutoff)[0]
     print(f"{len(frames)} frames: {graph.n_atoms} atoms, {graph.n_edges} edges, {graph.n_triplets} triplets "
           f"per cell; batch {args.batch_size}, {args.blocks} blocks, one thread, one fresh process per run")
-    names = list(RUNS) if args.ablation else ["reference", "edge"]
-    problems, ratios = [], []
+    names = list(RUNS) if args.ablation else list(RUNS)[:3]
+    if args.no_compile:
+        names.remove("edge-compiled")
+    problems, ratios = [], {name: [] for name in names[1:]}
     with tempfile.TemporaryDirectory() as tmp:
         frames_file = Path(tmp) / "frames.jsonl.gz"
         write_frames(frames_file, frames)
@@ -304,14 +326,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"-- repeat {repeat + 1} of {args.repeats}")
             results = {name: _spawn(name, args, frames_file, Path(tmp) / f"{name}.json") for name in names}
             _report(results, len(frames))
-            ref, new = results["reference"], results["edge"]
-            problems += compare_predictions((ref.energies, ref.forces), (new.energies, new.forces),
-                                            rtol=args.rtol, atol=args.atol)
-            problems += compare_losses(Timing(**ref.train), Timing(**new.train), rtol=args.rtol)
-            ratios.append(Timing(**ref.train).cpu_per_step / Timing(**new.train).cpu_per_step)
+            ref = results["reference"]
+            for name in names[1:]:
+                new = results[name]
+                problems += [f"{name}: {p}" for p in compare_predictions(
+                    (ref.energies, ref.forces), (new.energies, new.forces), rtol=args.rtol, atol=args.atol)]
+                problems += [f"{name}: {p}" for p in compare_losses(Timing(**ref.train), Timing(**new.train),
+                                                                    rtol=args.rtol)]
+                ratios[name].append(Timing(**ref.train).cpu_per_step / Timing(**new.train).cpu_per_step)
     if args.repeats > 1:
-        print(f"training, edge / reference over {args.repeats} repeats: median {np.median(ratios):.2f}x, "
-              f"min {min(ratios):.2f}x, max {max(ratios):.2f}x")
+        for name, values in ratios.items():
+            print(f"training, {name} / reference over {args.repeats} repeats: median {np.median(values):.2f}x, "
+                  f"min {min(values):.2f}x, max {max(values):.2f}x")
     if problems:
         print("DISAGREEMENT between the paths:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 1

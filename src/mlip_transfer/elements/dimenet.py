@@ -43,7 +43,12 @@ from torch_geometric.utils import scatter
 
 from mlip_transfer.core.errors import ConfigError
 from mlip_transfer.core.files import save_torch_atomic
-from mlip_transfer.elements.edge_basis import EdgeInputs, EdgeInteractionPPBlock, EdgeLayout
+from mlip_transfer.elements.edge_basis import (
+    EdgeInputs,
+    EdgeInteractionPPBlock,
+    EdgeLayout,
+    EdgeTables,
+)
 from mlip_transfer.elements.graph import GraphBatch, PeriodicGraph, collate
 
 N_SPECIES = 95  # rows of torch_geometric's species embedding (atomic numbers 0-94)
@@ -257,20 +262,33 @@ class DimeNetPP(nn.Module):
                 return InteractionPPBlock.forward(block, x, rbf, sbf, batch.idx_kj, batch.idx_ji)
         else:
             inputs = inputs if inputs is not None else self.edge_inputs(batch)
-            rbf = self.rbf(inputs.dist)
-            layout = EdgeLayout.build(
-                inputs=inputs, src=batch.src, dst=batch.dst, reverse=batch.reverse, n_atoms=n_atoms
-            )
+            tables = EdgeTables.of(src=batch.src, dst=batch.dst, n_atoms=n_atoms)
+            return self.edge_path_energies(batch.numbers, batch.src, batch.dst, inputs,
+                                           EdgeLayout.build(inputs=inputs, tables=tables, reverse=batch.reverse))
+        return self._energies(batch.numbers, i, j, rbf, interact)
 
-            def interact(block: EdgeInteractionPPBlock, x: torch.Tensor) -> torch.Tensor:
-                return block(x, rbf, layout)
+    def edge_path_energies(
+        self, numbers: torch.Tensor, src: torch.Tensor, dst: torch.Tensor, inputs: EdgeInputs,
+        layout: EdgeLayout,
+    ) -> torch.Tensor:
+        """Per-atom energies of the edge path from its inputs and layout (tensors only, so a
+        compiled function can call it; see :mod:`mlip_transfer.elements.compiled`)."""
+        rbf = self.rbf(inputs.dist)
 
-        x = self.emb(batch.numbers, rbf, i, j)
+        def interact(block: EdgeInteractionPPBlock, x: torch.Tensor) -> torch.Tensor:
+            return block(x, rbf, layout)
+
+        return self._energies(numbers, dst, src, rbf, interact)
+
+    def _energies(self, numbers: torch.Tensor, i: torch.Tensor, j: torch.Tensor, rbf: torch.Tensor,
+                  interact: Any) -> torch.Tensor:
+        n_atoms = numbers.shape[0]
+        x = self.emb(numbers, rbf, i, j)
         energy = self.output_blocks[0](x, rbf, i, num_nodes=n_atoms)
         for interaction, output in zip(self.interaction_blocks, self.output_blocks[1:]):
             x = interact(interaction, x)
             energy = energy + output(x, rbf, i, num_nodes=n_atoms)
-        return energy.squeeze(-1) + self.energy_shift[batch.numbers].to(energy.dtype)
+        return energy.squeeze(-1) + self.energy_shift[numbers].to(energy.dtype)
 
     def forward(self, batch: GraphBatch, inputs: EdgeInputs | None = None) -> torch.Tensor:
         """Total energy of each structure in the batch (eV), shape (n_structures,)."""

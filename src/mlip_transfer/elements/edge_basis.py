@@ -118,12 +118,34 @@ def _per_atom_table(atoms: Tensor, n_atoms: int, fill: int) -> tuple[Tensor, Ten
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
-class EdgeLayout:
-    """Per-atom tables of a batch's edges and the basis factors all interactions share.
+class EdgeTables:
+    """Per-atom tables of a batch's edges: topology only, so built outside any autograd graph.
 
     Attributes:
-        arriving: Edges arriving at each atom (``dst``), padded with the index E, flat (N * Da,).
-        leaving_slot: Flat slot of each edge in the padded (N, Dl) table of leaving edges, (E,).
+        arriving: Edges arriving at each atom (``dst``), padded with the index E, (N, Da).
+        leaving: Edges leaving each atom (``src``), padded with E, (N, Dl).
+        leaving_slot: Flat slot of each edge in ``leaving``, (E,).
+    """
+
+    arriving: Tensor
+    leaving: Tensor
+    leaving_slot: Tensor
+
+    @classmethod
+    def of(cls, *, src: Tensor, dst: Tensor, n_atoms: int) -> EdgeTables:
+        """The tables of edges ``src -> dst`` among ``n_atoms`` atoms."""
+        arriving, _ = _per_atom_table(dst, n_atoms, dst.numel())
+        leaving, leaving_slot = _per_atom_table(src, n_atoms, src.numel())
+        return cls(arriving=arriving, leaving=leaving, leaving_slot=leaving_slot)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class EdgeLayout:
+    """A batch's basis values laid out per atom, as all interactions read them.
+
+    Attributes:
+        arriving: ``EdgeTables.arriving``, flat (N * Da,).
+        leaving_slot: ``EdgeTables.leaving_slot``, (E,).
         reverse: Reverse edge of each edge, (E,).
         radial_arriving: Radial basis of the arriving edges, (L, N * Da, num_radial), zero on
             padding.
@@ -141,24 +163,21 @@ class EdgeLayout:
     radial_back: Tensor
 
     @classmethod
-    def build(
-        cls, *, inputs: EdgeInputs, src: Tensor, dst: Tensor, reverse: Tensor, n_atoms: int
-    ) -> EdgeLayout:
-        """The layout of edges ``src -> dst`` with the basis values of ``inputs``."""
+    def build(cls, *, inputs: EdgeInputs, tables: EdgeTables, reverse: Tensor) -> EdgeLayout:
+        """The layout of ``inputs`` by ``tables`` (differentiable in the inputs)."""
         radial, y = inputs.radial, inputs.harmonics
-        n_l, n_edges, n_radial = radial.shape
-        arriving, _ = _per_atom_table(dst, n_atoms, n_edges)
-        leaving, leaving_slot = _per_atom_table(src, n_atoms, n_edges)
+        n_l, _, n_radial = radial.shape
+        arriving = tables.arriving.flatten()
         y = torch.cat([y, y.new_zeros((1, *y.shape[1:]))])  # row E: the padding
         radial_pad = torch.cat([radial, radial.new_zeros((n_l, 1, n_radial))], dim=1)
         sign = radial.new_tensor([(-1.0) ** l for l in range(n_l)]).view(-1, 1, 1)
         return cls(
-            arriving=arriving.flatten(),
-            leaving_slot=leaving_slot,
+            arriving=arriving,
+            leaving_slot=tables.leaving_slot,
             reverse=reverse,
-            radial_arriving=radial_pad[:, arriving.flatten()],
-            y_arriving=y[arriving].permute(2, 0, 3, 1).contiguous(),
-            y_leaving=y[leaving].flatten(2),
+            radial_arriving=radial_pad[:, arriving],
+            y_arriving=y[tables.arriving].permute(2, 0, 3, 1).contiguous(),
+            y_leaving=y[tables.leaving].flatten(2),
             radial_back=(sign * radial[:, reverse]).transpose(0, 1).flatten(1).contiguous(),
         )
 

@@ -36,13 +36,16 @@ def run_signature(
 ) -> tuple[str, dict[str, Any]]:
     """The run's signature (the hash earlier versions stored) and its settings by name."""
     ids = [f.frame_id for f in frames]
+    # compile changes how the forces are computed, not what they are: a run may resume with
+    # it switched, and runs from before the setting keep their signature.
+    training = {key: value for key, value in asdict(settings).items() if key != "compile"}
     text = json.dumps(
-        {"settings": asdict(settings), "frames": ids, "model": asdict(model.settings)},
+        {"settings": training, "frames": ids, "model": asdict(model.settings)},
         sort_keys=True,
     )
     ids_sha = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:12]
     named = {
-        **asdict(settings),
+        **training,
         "frames": f"{len(ids)} frames, ids sha256 {ids_sha}",
         **{f"model.{key}": value for key, value in asdict(model.settings).items()},
     }

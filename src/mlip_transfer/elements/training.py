@@ -37,6 +37,7 @@ from mlip_transfer.core.device import resolve_device
 from mlip_transfer.core.errors import ConfigError, DataError
 from mlip_transfer.core.files import write_csv_atomic
 from mlip_transfer.data.dataset import Frame
+from mlip_transfer.elements.compiled import CompiledForces
 from mlip_transfer.elements.convergence import CURVE_COLUMNS, EarlyStopping
 from mlip_transfer.elements.dimenet import (
     DimeNetPP,
@@ -72,6 +73,10 @@ class TrainSettings:
         validate_every: Updates between validations (0: never; needs validation frames).
         min_rel_improvement: A relative gain below this does not restart the patience clock
             (the lower error is still kept as the best).
+        compile: Compute the training forces through ``torch.compile``
+            (:mod:`mlip_transfer.elements.compiled`): ~1.4x faster updates after a compile of
+            ~90 s (cold cache) or ~6 s (warm) per process; the same forces within float rounding,
+            so it is left out of the run's signature and a run may resume with it switched.
     """
 
     max_steps: int
@@ -84,6 +89,7 @@ class TrainSettings:
     patience: int = 0
     validate_every: int = 0
     min_rel_improvement: float = 0.0
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.max_steps < 1 or self.batch_size < 1:
@@ -237,6 +243,7 @@ def train_force_matching(
     val_graphs = frame_graphs(val_frames, cutoff=model.cutoff)
     targets = _force_targets(frames, dtype)
     edge_inputs = inputs_per_graph(model, graphs, dtype=dtype, device=device)  # fixed geometry
+    forces_of = CompiledForces(model) if settings.compile and edge_inputs else None
     batch_size = min(settings.batch_size, len(frames))
     optimizer = new_optimizer(model, settings)
     stopper = EarlyStopping(patience=settings.patience,
@@ -271,7 +278,7 @@ def train_force_matching(
         target = torch.cat([targets[k] for k in chosen]).to(device)
         inputs = EdgeInputs.concatenate([edge_inputs[k] for k in chosen]) if edge_inputs else None
         row = _take_step(model, optimizer, batch, target, lr=cosine_lr(step, settings), label=label,
-                         step=step, inputs=inputs)
+                         step=step, inputs=inputs, forces_of=forces_of)
         history.append({**row, "wall_s": time.perf_counter() - wall_start})
         stop = bool(validate_every and (step + 1) % validate_every == 0 and validate(step + 1))
         if stop or (settings.checkpoint_every and (step + 1) % settings.checkpoint_every == 0):
@@ -301,11 +308,21 @@ def train_force_matching(
         "stopped_early": stopper.stopped_at is not None,
         "converged": stopper.stopped_at is not None,
         "batch_size": batch_size,
+        "forces": _forces_path(forces_of, edge_inputs is not None),
         "resumed_from_step": resumed,
         "wall_s": time.perf_counter() - wall_start,
         **fitted,
         "settings": asdict(settings),
     }
+
+
+def _forces_path(forces_of: CompiledForces | None, edge_path: bool) -> str:
+    """How the training forces were computed, for the summary."""
+    if not edge_path:
+        return "reference (triplets, autograd through the positions)"
+    if forces_of is None:
+        return "edge path, eager"
+    return "edge path, compiled" if forces_of.failed is None else f"edge path, eager (compile failed: {forces_of.failed})"
 
 
 def _labelled_frames(frames: Sequence[Frame]) -> list[Frame]:
@@ -329,14 +346,19 @@ def _take_step(
     label: str,
     step: int,
     inputs: EdgeInputs | None = None,
+    forces_of: CompiledForces | None = None,
 ) -> dict[str, float]:
     """One Adam update on the force MSE at learning rate ``lr``; its history row (no time).
 
-    ``inputs``: the batch's edge inputs, if already computed (see ``energy_and_forces``).
+    ``inputs``: the batch's edge inputs, if already computed (see ``energy_and_forces``);
+    ``forces_of``: compiled forces to use with them (``TrainSettings.compile``).
     """
     for group in optimizer.param_groups:
         group["lr"] = lr
-    _, forces = energy_and_forces(model, batch, create_graph=True, inputs=inputs)
+    if forces_of is not None and inputs is not None:
+        forces = forces_of(batch, inputs)
+    else:
+        _, forces = energy_and_forces(model, batch, create_graph=True, inputs=inputs)
     loss = torch.mean((forces - target) ** 2)
     if not torch.isfinite(loss):
         raise FloatingPointError(f"{label}: loss is {loss.item()} at step {step}")
