@@ -148,8 +148,10 @@ def test_benchmark_agreement_check_fails_when_the_paths_disagree(bench):
 
 def test_the_benchmark_runs_end_to_end_and_checks_agreement(bench, capsys):
     """The whole script, tiny: it cannot rot (its TrainSettings call once did)."""
+    # --no-compile: a cold Inductor compile would add a minute; tests/elements/test_elements_compiled.py
+    # covers the compiled forces.
     status = bench.main(["--steps", "2", "--frames", "2", "--md-steps", "2",
-                         "--cell-repeats", "1", "--blocks", "2"])
+                         "--cell-repeats", "1", "--blocks", "2", "--no-compile"])
     out = capsys.readouterr().out
     assert status == 0, out
     assert "more updates per core-second" in out and "agreement:" in out
