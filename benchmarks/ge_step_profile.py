@@ -16,9 +16,11 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from mlip_transfer.data.dataset import read_frames
-from mlip_transfer.elements.dimenet import DimeNetSettings, energy_and_forces
+from mlip_transfer.core.allocator import keep_freed_memory
+from mlip_transfer.elements.dimenet import DimeNetSettings, inputs_per_graph
+from mlip_transfer.elements.edge_basis import EdgeInputs
 from mlip_transfer.elements.graph import collate
-from mlip_transfer.elements.training import frame_graphs, new_model
+from mlip_transfer.elements.training import TrainSettings, _take_step, frame_graphs, new_model, new_optimizer
 
 
 def main() -> None:
@@ -28,21 +30,20 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    keep_freed_memory()  # as the Ge jobs
     frames = read_frames(args.frames)[: args.batch_size]
     settings = DimeNetSettings()  # the study's 1/4-size DimeNet++, as the default config
     model = new_model(settings, seed=0)
     graphs = frame_graphs(frames, cutoff=settings.cutoff, progress=False)
     target = torch.cat([torch.as_tensor(f.forces, dtype=torch.float32) for f in frames])
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = new_optimizer(model, TrainSettings(max_steps=args.steps, learning_rate=1e-3))
+    per_graph = inputs_per_graph(model, graphs, dtype=torch.float32, device="cpu")
     g = graphs[0]
     print(f"cell: {g.n_atoms} atoms, {g.n_edges} edges, {g.n_triplets} triplets; batch {len(graphs)}")
 
-    def step() -> None:
-        _, forces = energy_and_forces(model, collate(graphs), create_graph=True)
-        loss = torch.mean((forces - target) ** 2)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    def step() -> None:  # the trainer's own update, with the per-frame edge inputs it keeps
+        _take_step(model, optimizer, collate(graphs), target, lr=1e-3, label="profile", step=0,
+                   inputs=EdgeInputs.concatenate(per_graph))
 
     for _ in range(2):
         step()

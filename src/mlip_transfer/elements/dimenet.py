@@ -12,7 +12,9 @@ torch_geometric's own roots and normalisers, and the angular part from the Legen
 180 degrees). The energy is the sum of the per-atom outputs plus
 a per-element constant shift (``energy_shift``, eV/atom), fitted to training energies after
 force-matching training (:func:`mlip_transfer.elements.training.fit_energy_shift`); forces are
-``-dE/dpositions`` by autograd.
+``-dE/dpositions``: on the edge path by the chain rule through the basis derivatives of
+:class:`~mlip_transfer.elements.edge_basis.EdgeInputs` (:func:`energy_and_forces`), on the
+reference path by autograd through the positions.
 
 Sizes: the study (Röcken & Zavadlav 2025) uses 1/4 of the original DimeNet++ embedding sizes:
 hidden 32 (128), output embedding 64 (256), interaction embedding 16 (64); basis embedding 8,
