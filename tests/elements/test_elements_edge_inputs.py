@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from ge_cells import rattled_ge_graphs
 
 from mlip_transfer.elements.dimenet import (
     DimeNetPP,
@@ -14,21 +15,14 @@ from mlip_transfer.elements.dimenet import (
     inputs_per_graph,
 )
 from mlip_transfer.elements.edge_basis import EdgeInputs
-from mlip_transfer.elements.graph import build_graph, collate
-from mlip_transfer.elements.stillinger_weber import diamond_cell
+from mlip_transfer.elements.graph import collate
 
 SMALL = DimeNetSettings(num_blocks=2, cutoff=4.0)
 torch.set_num_threads(1)
 
 
 def _graphs(n=2):
-    graphs = []
-    for seed in range(n):
-        atoms = diamond_cell("Ge", repeats=1)
-        atoms.rattle(0.2, seed=seed)
-        graphs.append(build_graph(numbers=atoms.numbers, positions=atoms.positions,
-                                  cell=atoms.cell.array, cutoff=SMALL.cutoff))
-    return graphs
+    return rattled_ge_graphs(n, cutoff=SMALL.cutoff)
 
 
 def _model(seed=0):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from ge_cells import rattled_ge_graphs
 
 from mlip_transfer.elements.dimenet import DimeNetPP, DimeNetSettings, energy_and_forces, legendre
 from mlip_transfer.elements.edge_basis import real_harmonics
@@ -29,13 +30,7 @@ def _benchmark():
 
 
 def _graphs(n=2):
-    graphs = []
-    for seed in range(n):
-        atoms = diamond_cell("Ge", repeats=1)
-        atoms.rattle(0.2, seed=seed)
-        graphs.append(build_graph(numbers=atoms.numbers, positions=atoms.positions,
-                                  cell=atoms.cell.array, cutoff=SMALL.cutoff))
-    return graphs
+    return rattled_ge_graphs(n, cutoff=SMALL.cutoff)
 
 
 @pytest.fixture(scope="module")
