@@ -16,7 +16,7 @@ training job does:
   and the allocator setting of the jobs (:func:`mlip_transfer.core.allocator.keep_freed_memory`);
 * ``edge-compiled``: the same with ``TrainSettings(compile=True)``
   (:mod:`mlip_transfer.elements.compiled`), whose compile time is printed apart as a
-  once-per-process cost (Inductor's on-disk cache decides whether it is ~90 s or ~6 s).
+  once-per-process cost (Inductor's on-disk cache decides whether it is ~1 min or ~6 s).
 
 ``--ablation`` adds the two crossed runs (reference with the jobs' allocator, edge with glibc's
 default), which split the gain into code and allocator.

@@ -6,7 +6,7 @@ memory-bound elementwise ones, each a separate kernel. Compiled, the forces (the
 gradient by the edge inputs through ``torch.func.grad``, the chain rule) are one graph; AOTAutograd
 derives the weights' backward from it and Inductor fuses the elementwise work into generated C++
 loops. Measured on 64-atom Ge cells, batch 2, one thread (``benchmarks/ge_training_speed.py``):
-0.125 -> ~0.09 core-s per update; compiling costs about 90 s on a cold cache and 6 s on a warm
+0.13 -> ~0.095 core-s per update (3.44x the step before issue 15); compiling costs about a minute on a cold cache and 6 s on a warm
 one (Inductor's on-disk cache, ``TORCHINDUCTOR_CACHE_DIR``), once per process, so it pays for
 trainings of thousands of updates rather than the default run's few hundred.
 

@@ -75,7 +75,7 @@ class TrainSettings:
             (the lower error is still kept as the best).
         compile: Compute the training forces through ``torch.compile``
             (:mod:`mlip_transfer.elements.compiled`): ~1.4x faster updates after a compile of
-            ~90 s (cold cache) or ~6 s (warm) per process; the same forces within float rounding,
+            ~1 min (cold cache) or ~6 s (warm) per process; the same forces within float rounding,
             so it is left out of the run's signature and a run may resume with it switched.
     """
 
