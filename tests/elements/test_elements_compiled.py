@@ -6,10 +6,10 @@ import logging
 
 import pytest
 import torch
+from ge_cells import model_with_forces
 
 from mlip_transfer.elements import compiled, training
 from mlip_transfer.elements.dimenet import DimeNetPP, DimeNetSettings
-from mlip_transfer.elements.stillinger_weber import diamond_cell
 from mlip_transfer.elements.sampling import SamplingSettings, sample_frames
 
 TINY = DimeNetSettings(num_blocks=1, hidden_channels=8, out_emb_channels=8, int_emb_size=4,
@@ -24,11 +24,7 @@ def frames():
 
 
 def _train(frames, tmp_path, name, *, compile_):
-    torch.manual_seed(0)
-    model = DimeNetPP(settings=TINY)
-    with torch.no_grad():
-        for block in model.output_blocks:
-            block.lin.weight.normal_(0, 0.1)
+    model = model_with_forces(TINY, seed=0)
     settings = training.TrainSettings(max_steps=3, batch_size=2, learning_rate=1e-3, compile=compile_,
                                       checkpoint_every=0)
     summary = training.train_force_matching(model=model, frames=frames, settings=settings,

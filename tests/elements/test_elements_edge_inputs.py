@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ge_cells import rattled_ge_graphs
+from ge_cells import model_with_forces, rattled_ge_graphs
 
 from mlip_transfer.elements.dimenet import (
     DimeNetPP,
@@ -26,12 +26,7 @@ def _graphs(n=2):
 
 
 def _model(seed=0):
-    torch.manual_seed(seed)
-    model = DimeNetPP(settings=SMALL).double()
-    with torch.no_grad():  # torch_geometric starts the output layers at zero: no forces at all
-        for block in model.output_blocks:
-            block.lin.weight.normal_(0, 0.1)
-    return model
+    return model_with_forces(SMALL, seed=seed).double()
 
 
 def test_basis_derivatives_are_those_of_autograd():

@@ -21,7 +21,6 @@ import logging
 from typing import Any
 
 import torch
-from torch_geometric.utils import scatter
 
 from mlip_transfer.elements.dimenet import DimeNetPP
 from mlip_transfer.elements.edge_basis import EdgeInputs, EdgeLayout, EdgeTables
@@ -47,10 +46,7 @@ def _forces(
     gradients = torch.func.grad(energy, argnums=(0, 1, 2))(dist, radial, harmonics)
     leaves = EdgeInputs(unit=unit, dist=dist, radial=radial, harmonics=harmonics,
                         radial_slope=radial_slope, harmonics_jacobian=harmonics_jacobian)
-    per_edge = leaves.vector_gradient(*gradients)
-    n_atoms = numbers.shape[0]
-    return -(scatter(per_edge, dst, dim=0, dim_size=n_atoms, reduce="sum")
-             - scatter(per_edge, src, dim=0, dim_size=n_atoms, reduce="sum"))
+    return leaves.forces(gradients, src=src, dst=dst, n_atoms=numbers.shape[0])
 
 
 class CompiledForces:

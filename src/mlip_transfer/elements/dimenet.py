@@ -329,12 +329,7 @@ def energy_and_forces(
     gradients = torch.autograd.grad(
         energy.sum(), inputs.leaves(), create_graph=create_graph, materialize_grads=True
     )
-    per_edge = inputs.vector_gradient(*gradients)  # dE / d(pos[dst] - pos[src])
-    n_atoms = batch.numbers.numel()
-    gradient = scatter(per_edge, batch.dst, dim=0, dim_size=n_atoms, reduce="sum") - scatter(
-        per_edge, batch.src, dim=0, dim_size=n_atoms, reduce="sum"
-    )
-    return energy, -gradient
+    return energy, inputs.forces(gradients, src=batch.src, dst=batch.dst, n_atoms=batch.numbers.numel())
 
 
 def inputs_per_graph(

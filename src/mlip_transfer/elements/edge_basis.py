@@ -39,6 +39,7 @@ from typing import Any
 import torch
 from torch import Tensor
 from torch_geometric.nn.models.dimenet import InteractionPPBlock
+from torch_geometric.utils import scatter
 
 
 def real_harmonics(unit: Tensor, num_spherical: int, *, gradient: bool = False) -> Any:
@@ -273,6 +274,18 @@ class EdgeInputs:
         along = grad_dist + (grad_radial * self.radial_slope).sum(dim=(0, 2))
         across = torch.einsum("elm,elmk->ek", grad_harmonics, self.harmonics_jacobian)
         return along.unsqueeze(-1) * self.unit + across
+
+    def forces(
+        self, gradients: tuple[Tensor, Tensor, Tensor], *, src: Tensor, dst: Tensor, n_atoms: int
+    ) -> Tensor:
+        """Forces ``-dE/dpositions`` (N, 3) from the energy's gradients by :meth:`leaves`.
+
+        Each edge vector is ``pos[dst] - pos[src]`` (plus a cell offset), so its gradient counts
+        for the atom at ``dst`` and against the one at ``src``.
+        """
+        per_edge = self.vector_gradient(*gradients)
+        return -(scatter(per_edge, dst, dim=0, dim_size=n_atoms, reduce="sum")
+                 - scatter(per_edge, src, dim=0, dim_size=n_atoms, reduce="sum"))
 
 
 class EdgeInteractionPPBlock(InteractionPPBlock):
